@@ -1,0 +1,226 @@
+"""The one record schema every stage reads and writes, and the task views derived from it.
+
+Seeds, generated samples, selected samples and evaluation inputs are all rows of this schema, so any
+stage can be run alone, resumed from disk, or swapped out. Provenance that differs between sources
+(generator model, prompt version, cross-check verdicts, divergence scores, component roles) lives in
+``meta``, a JSON object serialized as a string: parquet and Arrow keep it losslessly while its keys
+stay free to grow without a schema migration.
+
+Task views (``r2d``, ``d2a``, ``r2a``) turn a record into a prompt/completion pair. Training,
+inference and evaluation all call :func:`task_view`, so a model is always asked in the form it was
+trained on. Templates are versioned: a record or model stores ``PROMPT_VERSION`` and the text can
+only change under a new version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import datasets
+
+RECORD_FIELDS: tuple[str, ...] = ("id", "source", "reaction_smiles", "description", "actions", "split", "meta")
+
+RECORD_FEATURES = datasets.Features(
+    {
+        "id": datasets.Value("string"),
+        "source": datasets.Value("string"),
+        "reaction_smiles": datasets.Value("string"),
+        "description": datasets.Value("string"),
+        "actions": datasets.Value("string"),
+        "split": datasets.Value("string"),
+        "meta": datasets.Value("string"),
+    }
+)
+
+FIELD_DESCRIPTIONS: dict[str, str] = {
+    "id": "Stable identifier, unique within a source.",
+    "source": "Where the row comes from: paragraph2actions, smiles2actions, ord, generated, augmented, ...",
+    "reaction_smiles": "Reaction SMILES reactants>agents>products (RDKit canonical); empty when unknown.",
+    "description": "Experimental procedure text; empty when the source has none.",
+    "actions": "Action sequence (readable Paragraph2Actions grammar unless meta.actions_style says otherwise).",
+    "split": "train, validation or test.",
+    "meta": "JSON object with provenance: component roles, generator, prompt version, verdicts, scores.",
+}
+
+SPLITS: tuple[str, ...] = ("train", "validation", "test")
+TASKS: tuple[str, ...] = ("r2d", "d2a", "r2a")
+
+
+class RecordError(ValueError):
+    """A row does not fit the record schema; the message names the row and the field."""
+
+
+def make_record(
+    *,
+    id: str,
+    source: str,
+    reaction_smiles: str = "",
+    description: str = "",
+    actions: str = "",
+    split: str = "train",
+    meta: Mapping[str, Any] | str | None = None,
+) -> dict[str, str]:
+    """Build one schema-conformant row; ``meta`` may be a mapping (serialized here) or a JSON string."""
+    record = {
+        "id": id,
+        "source": source,
+        "reaction_smiles": reaction_smiles or "",
+        "description": description or "",
+        "actions": actions or "",
+        "split": split,
+        "meta": meta if isinstance(meta, str) else dumps_meta(meta or {}),
+    }
+    validate_record(record)
+    return record
+
+
+def validate_record(record: Mapping[str, Any], where: str = "") -> None:
+    """Raise :class:`RecordError` naming ``where`` (file:line, row id) if the row breaks the schema."""
+    prefix = f"{where}: " if where else ""
+    missing = [name for name in RECORD_FIELDS if name not in record]
+    if missing:
+        raise RecordError(f"{prefix}missing field(s) {', '.join(missing)}")
+    for name in RECORD_FIELDS:
+        if not isinstance(record[name], str):
+            raise RecordError(f"{prefix}field {name!r} must be a string, got {type(record[name]).__name__}")
+    if not record["id"]:
+        raise RecordError(f"{prefix}field 'id' is empty")
+    if record["split"] not in SPLITS:
+        raise RecordError(f"{prefix}field 'split' is {record['split']!r}, expected one of {', '.join(SPLITS)}")
+    try:
+        meta = json.loads(record["meta"]) if record["meta"] else {}
+    except json.JSONDecodeError as exc:
+        raise RecordError(f"{prefix}field 'meta' is not JSON: {exc.msg} in {record['meta'][:80]!r}") from exc
+    if not isinstance(meta, dict):
+        raise RecordError(f"{prefix}field 'meta' must be a JSON object, got {type(meta).__name__}")
+
+
+def dumps_meta(meta: Mapping[str, Any]) -> str:
+    """Serialize ``meta`` deterministically (sorted keys) so identical provenance hashes identically."""
+    return json.dumps(dict(meta), sort_keys=True, ensure_ascii=False)
+
+
+def get_meta(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The parsed ``meta`` object of a row (``{}`` when empty)."""
+    raw = record.get("meta") or ""
+    return json.loads(raw) if raw else {}
+
+
+def update_meta(record: Mapping[str, Any], **values: Any) -> dict[str, Any]:
+    """A copy of ``record`` whose ``meta`` carries ``values`` on top of what it had."""
+    meta = get_meta(record)
+    meta.update(values)
+    return {**record, "meta": dumps_meta(meta)}
+
+
+def actions_style(record: Mapping[str, Any]) -> str:
+    """``readable`` or ``placeholder``; placeholder-style rows (Smiles2Actions) say so in ``meta``."""
+    return get_meta(record).get("actions_style", "readable")
+
+
+def to_dataset(records: Iterable[Mapping[str, Any]]) -> datasets.Dataset:
+    """A :class:`datasets.Dataset` with exactly the record features, in the given order."""
+    rows = list(records)
+    for index, row in enumerate(rows):
+        validate_record(row, where=f"row {index} (id {row.get('id', '?')!r})")
+    columns = {name: [row[name] for row in rows] for name in RECORD_FIELDS}
+    return datasets.Dataset.from_dict(columns, features=RECORD_FEATURES)
+
+
+# --- task views -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    """A versioned instruction for one task; ``{field}`` slots are filled from the record."""
+
+    task: str
+    version: str
+    instruction: str
+    input_field: str
+    output_field: str
+
+    def render(self, value: str) -> str:
+        return f"{self.instruction}\n\n### Input:\n{value.strip()}\n\n### Output:\n"
+
+
+PROMPT_VERSION = "v1"
+
+PROMPT_TEMPLATES: dict[str, dict[str, PromptTemplate]] = {
+    "v1": {
+        "r2d": PromptTemplate(
+            task="r2d",
+            version="v1",
+            instruction=(
+                "Write the experimental procedure for this reaction, given as reaction SMILES "
+                "reactants>agents>products."
+            ),
+            input_field="reaction_smiles",
+            output_field="description",
+        ),
+        "d2a": PromptTemplate(
+            task="d2a",
+            version="v1",
+            instruction=(
+                "Convert the experimental procedure into a sequence of synthesis actions, written as "
+                "'ACTION parameters' separated by '; ' and ending with '.'."
+            ),
+            input_field="description",
+            output_field="actions",
+        ),
+        "r2a": PromptTemplate(
+            task="r2a",
+            version="v1",
+            instruction=(
+                "Predict the sequence of synthesis actions for this reaction, given as reaction SMILES "
+                "reactants>agents>products; $n$ names the n-th precursor and $-1$ the product."
+            ),
+            input_field="reaction_smiles",
+            output_field="actions",
+        ),
+    }
+}
+
+
+def prompt_template(task: str, version: str = PROMPT_VERSION) -> PromptTemplate:
+    """The template of ``task`` at ``version``; unknown names raise a ``KeyError`` listing the known ones."""
+    if version not in PROMPT_TEMPLATES:
+        raise KeyError(f"unknown prompt version {version!r}; known: {', '.join(PROMPT_TEMPLATES)}")
+    templates = PROMPT_TEMPLATES[version]
+    if task not in templates:
+        raise KeyError(f"unknown task {task!r}; known: {', '.join(templates)}")
+    return templates[task]
+
+
+def has_task(record: Mapping[str, Any], task: str, version: str = PROMPT_VERSION) -> bool:
+    """Whether the row carries both sides of ``task`` (an ORD row has no actions, for instance)."""
+    template = prompt_template(task, version)
+    return bool(record.get(template.input_field)) and bool(record.get(template.output_field))
+
+
+def task_view(record: Mapping[str, Any], task: str, version: str = PROMPT_VERSION) -> dict[str, str]:
+    """The prompt/completion pair of ``record`` for ``task`` (``r2d``, ``d2a`` or ``r2a``).
+
+    The completion ends with a newline so a model learns where to stop; :func:`prompt_for` gives the
+    prompt alone for inference on unlabeled input.
+    """
+    template = prompt_template(task, version)
+    if not record.get(template.input_field):
+        raise RecordError(f"row {record.get('id', '?')!r} has no {template.input_field!r} for task {task!r}")
+    completion = record.get(template.output_field) or ""
+    return {"prompt": template.render(record[template.input_field]), "completion": completion.strip() + "\n"}
+
+
+def prompt_for(task: str, value: str, version: str = PROMPT_VERSION) -> str:
+    """The prompt that asks for ``task`` on a raw input (a description or a reaction SMILES)."""
+    return prompt_template(task, version).render(value)
+
+
+def text_hash(text: str) -> str:
+    """A stable short hash of whitespace- and case-normalized text (for leak-free splits and dedup)."""
+    normalized = " ".join(text.lower().split())
+    return hashlib.sha256(normalized.encode("utf-8")).hexdigest()[:16]
