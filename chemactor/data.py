@@ -14,10 +14,13 @@ only change under a new version.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import datasets
@@ -224,3 +227,145 @@ def text_hash(text: str) -> str:
     """A stable short hash of whitespace- and case-normalized text (for leak-free splits and dedup)."""
     normalized = " ".join(text.lower().split())
     return hashlib.sha256(normalized.encode("utf-8")).hexdigest()[:16]
+
+
+# --- reading and writing records ----------------------------------------------------------------------
+
+SEED_SOURCES: tuple[str, ...] = ("paragraph2actions", "smiles2actions", "ord")
+
+
+def iter_jsonl(
+    path: str | Path, on_error: Callable[[str, str], None] | None = None
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, object)`` for each non-blank line of a JSONL file (``.gz`` read transparently).
+
+    A line that is not a JSON object raises :class:`RecordError` naming the file and line, so a broken
+    shard never turns into a silently shorter dataset; with ``on_error``, that callable gets
+    ``(where, problem)`` instead and the line is skipped.
+    """
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as handle:
+        for line_no, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                problem = f"not JSON ({exc.msg} at column {exc.colno})"
+            else:
+                if isinstance(row, dict):
+                    yield line_no, row
+                    continue
+                problem = f"expected a JSON object, got {type(row).__name__}"
+            if on_error is None:
+                raise RecordError(f"{path}:{line_no}: {problem}")
+            on_error(f"{path}:{line_no}", problem)
+
+
+def read_records(path: str | Path) -> list[dict[str, str]]:
+    """The records of a JSONL file, each validated; the first bad line raises naming file and line."""
+    records = []
+    for line_no, row in iter_jsonl(path):
+        validate_record(row, where=f"{path}:{line_no}")
+        records.append({name: row[name] for name in RECORD_FIELDS})
+    return records
+
+
+def write_records(records: Iterable[Mapping[str, Any]], path: str | Path) -> Path:
+    """Write validated records as JSONL, atomically: a crash leaves the old file or the new one, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    with partial.open("w", encoding="utf-8") as handle:
+        for index, record in enumerate(records):
+            validate_record(record, where=f"record {index} for {path}")
+            row = {name: record[name] for name in RECORD_FIELDS}
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    partial.replace(path)
+    return path
+
+
+# --- loading seeds and generated data -------------------------------------------------------------------
+
+
+@dataclass
+class SeedBuild:
+    """One seed source as built: its splits, the rows dropped by reason, and how long it took."""
+
+    source: str
+    dataset: datasets.DatasetDict
+    dropped: dict[str, int]
+    seconds: float
+
+    def summary(self) -> dict[str, Any]:
+        """Rows per split, dropped rows by reason and procedure texts shared across splits (must be 0)."""
+        return {
+            "rows": {split: len(rows) for split, rows in self.dataset.items()},
+            "dropped": dict(sorted(self.dropped.items())),
+            "cross_split_texts": cross_split_texts(self.dataset),
+            "build_seconds": round(self.seconds, 2),
+        }
+
+
+def build_seeds(source: str, data_dir: str | Path | None = None, *, skip_bad_rows: bool = False) -> SeedBuild:
+    """Build one seed source (``paragraph2actions``, ``smiles2actions`` or ``ord``) with ``ChemActorSeeds``.
+
+    Data come from ``data_dir`` (the layout of the reference data) or, without one, from the upstream
+    files. Always regenerated, never read from a stale cache, so the drop counts are those of this run.
+    A bad row raises :class:`RecordError` naming file and line, unless ``skip_bad_rows``: then it is
+    dropped and counted by reason, like the rows a source cannot use (an ORD reaction without SMILES).
+    """
+    from dataset_scripts.chemactor_seeds import ChemActorSeeds
+
+    if source not in SEED_SOURCES:
+        raise ValueError(f"unknown seed source {source!r}; known: {', '.join(SEED_SOURCES)}")
+    started = time.perf_counter()
+    builder = ChemActorSeeds(
+        config_name=source, data_dir=str(data_dir) if data_dir is not None else None, skip_bad_rows=skip_bad_rows
+    )
+    dataset = _prepare(builder)
+    return SeedBuild(source, dataset, dict(builder.dropped), time.perf_counter() - started)
+
+
+def load_seeds(source: str, data_dir: str | Path | None = None) -> datasets.DatasetDict:
+    """One seed source as train/validation/test in the record schema (see :func:`build_seeds`)."""
+    return build_seeds(source, data_dir).dataset
+
+
+def load_generated(path: str | Path, skip_bad_rows: bool = False) -> datasets.Dataset:
+    """The records of a generation output directory (JSONL shards and/or parquet), provenance kept in ``meta``.
+
+    Bad rows raise :class:`RecordError` naming file and line unless ``skip_bad_rows`` (then they are
+    counted by reason on the ``ChemActorGenerated`` builder and logged).
+    """
+    from dataset_scripts.chemactor_generated import ChemActorGenerated
+
+    builder = ChemActorGenerated(data_dir=str(path), skip_bad_rows=skip_bad_rows)
+    return _prepare(builder)["train"]
+
+
+def cross_split_texts(dataset: datasets.DatasetDict) -> int:
+    """How many distinct (normalized) descriptions occur in more than one split: a leak when above 0."""
+    seen: dict[str, set[str]] = {}
+    for split, rows in dataset.items():
+        for text in rows["description"]:
+            if text:
+                seen.setdefault(text_hash(text), set()).add(split)
+    return sum(len(splits) > 1 for splits in seen.values())
+
+
+def _prepare(builder: datasets.DatasetBuilder) -> datasets.DatasetDict:
+    """Regenerate and load a builder's splits, re-raising our own typed errors unwrapped.
+
+    ``datasets`` wraps any exception raised while generating examples in ``DatasetGenerationError``;
+    the cause (file, line, field) is what a user needs to see.
+    """
+    try:
+        builder.download_and_prepare(download_mode=datasets.DownloadMode.FORCE_REDOWNLOAD)
+    except datasets.exceptions.DatasetGenerationError as exc:
+        cause = exc.__cause__
+        if isinstance(cause, (RecordError, OSError)):
+            raise cause from None
+        raise
+    return builder.as_dataset()
