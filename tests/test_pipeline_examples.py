@@ -54,3 +54,10 @@ def test_a_broken_line_is_named_by_file_and_line(tmp_path: Path):
     (tmp_path / "reactions.jsonl").write_text("", encoding="utf-8")
     with pytest.raises(RecordError, match=r"procedures\.jsonl:2: missing field 'description'"):
         example_records(tmp_path)
+
+
+def test_every_annotation_is_in_the_readable_grammar():
+    from chemactor.actions import format_actions, parse_actions
+
+    for record in example_records():
+        assert format_actions(parse_actions(record["actions"])) == record["actions"], record["id"]

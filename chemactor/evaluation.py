@@ -1,0 +1,314 @@
+"""Run a model over one split in both directions, score it, and write a report a person can read.
+
+The model is seen only through three batch converters (:class:`Predictors`): descriptions -> actions
+(D2A), reactions -> descriptions (R2D), and actions -> descriptions, which closes the circle-review chain
+D0 -> A1 -> D1 -> ... . A local model directory and an endpoint both become such converters through the
+generation backends, so evaluation never needs to know where the text comes from, and a test can pass
+plain functions.
+
+Scores come from :mod:`chemactor.scoring` (the same code behind the ``metrics/`` evaluate modules), so a
+number in a report means exactly what the metric card says. Outputs in ``output_dir``:
+``predictions.jsonl`` (every example with its score), ``report.json``, ``report.md`` and ``plots/*.png``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import datasets
+
+from chemactor.data import has_task, prompt_for
+from chemactor.scoring.action_metrics import action_metrics, levenshtein_similarities
+from chemactor.scoring.circle import circle_scores, run_circle
+from chemactor.scoring.procedure_metrics import procedure_metrics
+
+Converter = Callable[[list[str]], list[str]]
+
+REPORT_JSON = "report.json"
+REPORT_MD = "report.md"
+PREDICTIONS = "predictions.jsonl"
+PLOTS = "plots"
+
+
+@dataclass(frozen=True)
+class Predictors:
+    """A model as batch converters; ``name`` is what the report calls it.
+
+    ``a2d`` writes a description from an action sequence. A model trained on the ChemActor task views has
+    no such direction of its own, so :func:`backend_predictors` asks it with the R2D instruction and the
+    action sequence as input: the circle then measures whether content survives the model's own
+    describe/extract loop.
+    """
+
+    d2a: Converter
+    r2d: Converter
+    a2d: Converter
+    name: str = "model"
+
+
+def backend_predictors(backend: Any, name: str, max_new_tokens: int = 256) -> Predictors:
+    """Converters that prompt a generation backend (local or endpoint) with the task templates, greedily."""
+
+    def converter(task: str) -> Converter:
+        def convert(texts: list[str]) -> list[str]:
+            prompts = [prompt_for(task, text) for text in texts]
+            results = backend.generate_many(prompts, progress=False, max_new_tokens=max_new_tokens, temperature=0.0)
+            # a failed request is scored as an empty answer rather than aborting the whole evaluation
+            return [getattr(result, "text", "").strip() for result in results]
+
+        return convert
+
+    return Predictors(d2a=converter("d2a"), r2d=converter("r2d"), a2d=converter("r2d"), name=name)
+
+
+def load_predictors(model: str | Path, batch_size: int = 8, max_new_tokens: int = 256) -> Predictors:
+    """Predictors for a local model directory, or for an endpoint URL (``http://`` or ``https://``)."""
+    from chemactor.generation.backends import EndpointBackend, TransformersBackend
+
+    text = str(model)
+    if text.startswith(("http://", "https://")):
+        backend = EndpointBackend([text], api="generate")
+    else:
+        if not Path(text).is_dir():
+            raise FileNotFoundError(f"model directory {text!r} does not exist")
+        backend = TransformersBackend(text, batch_size=batch_size)
+    return backend_predictors(backend, name=text, max_new_tokens=max_new_tokens)
+
+
+def evaluate_model(
+    model: str | Path | Predictors,
+    dataset: datasets.DatasetDict | datasets.Dataset,
+    output_dir: str | Path,
+    split: str = "test",
+    *,
+    circle_rounds: int = 3,
+    batch_size: int = 8,
+    max_new_tokens: int = 256,
+    selection: datasets.Dataset | None = None,
+    examples_shown: int = 3,
+) -> dict[str, Any]:
+    """Evaluate ``model`` on ``dataset[split]`` (D2A, R2D and circle review) and write the report files.
+
+    ``selection``, when given, is the selection stage's scored pool; its divergence distribution is
+    plotted beside the scores. Returns the report (what ``report.json`` holds).
+    """
+    predictors = model if isinstance(model, Predictors) else load_predictors(model, batch_size, max_new_tokens)
+    rows = dataset[split] if isinstance(dataset, datasets.DatasetDict) else dataset
+    d2a_rows = [row for row in rows if has_task(row, "d2a")]
+    r2d_rows = [row for row in rows if has_task(row, "r2d")]
+    if not d2a_rows and not r2d_rows:
+        raise ValueError(f"split {split!r} has no row with a description and actions or a reaction and description")
+
+    output = Path(output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    report: dict[str, Any] = {"model": predictors.name, "split": split, "counts": {}}
+    scored: list[dict[str, Any]] = []
+
+    if d2a_rows:
+        descriptions = [row["description"] for row in d2a_rows]
+        references = [row["actions"] for row in d2a_rows]
+        predictions = _batched(predictors.d2a, descriptions, batch_size)
+        report["d2a"] = action_metrics(predictions, references)
+        similarities = levenshtein_similarities(predictions, references)
+        scored += _scored("d2a", d2a_rows, descriptions, references, predictions, similarities)
+        chains = run_circle(descriptions, predictors.d2a, predictors.a2d, rounds=circle_rounds, batch_size=batch_size)
+        report["circle"] = circle_scores(
+            [chain.actions for chain in chains], references, [chain.descriptions for chain in chains]
+        )
+        report["counts"]["d2a"] = len(d2a_rows)
+
+    if r2d_rows:
+        reactions = [row["reaction_smiles"] for row in r2d_rows]
+        references = [row["description"] for row in r2d_rows]
+        predictions = _batched(predictors.r2d, reactions, batch_size)
+        report["r2d"] = procedure_metrics(predictions, references)
+        rouge = [procedure_metrics([p], [r])["rougeL"] for p, r in zip(predictions, references, strict=True)]
+        scored += _scored("r2d", r2d_rows, reactions, references, predictions, rouge)
+        report["counts"]["r2d"] = len(r2d_rows)
+
+    report["examples"] = {
+        task: _best_and_worst([row for row in scored if row["task"] == task], examples_shown) for task in ("d2a", "r2d")
+    }
+    report["plots"] = _plot_all(report, output / PLOTS, selection)
+    _write_jsonl(scored, output / PREDICTIONS)
+    (output / REPORT_JSON).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (output / REPORT_MD).write_text(render_markdown(report), encoding="utf-8")
+    return report
+
+
+def _batched(converter: Converter, texts: list[str], batch_size: int) -> list[str]:
+    outputs: list[str] = []
+    for start in range(0, len(texts), batch_size):
+        outputs.extend(converter(texts[start : start + batch_size]))
+    if len(outputs) != len(texts):
+        raise ValueError(f"the model returned {len(outputs)} outputs for {len(texts)} inputs")
+    return outputs
+
+
+def _scored(
+    task: str,
+    rows: Sequence[Mapping[str, Any]],
+    inputs: Sequence[str],
+    references: Sequence[str],
+    predictions: Sequence[str],
+    scores: Sequence[float],
+) -> list[dict[str, Any]]:
+    return [
+        {"task": task, "id": row["id"], "input": text, "reference": reference, "prediction": prediction, "score": score}
+        for row, text, reference, prediction, score in zip(rows, inputs, references, predictions, scores, strict=True)
+    ]
+
+
+def _best_and_worst(rows: list[dict[str, Any]], count: int) -> dict[str, list[dict[str, Any]]]:
+    ranked = sorted(rows, key=lambda row: (-row["score"], row["id"]))
+    worst = ranked[::-1][: min(count, max(len(ranked) - count, 0))]
+    return {"best": ranked[:count], "worst": worst}
+
+
+def _write_jsonl(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
+    with path.open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+# --- plots --------------------------------------------------------------------------------------------
+
+
+def _plot_all(report: Mapping[str, Any], directory: Path, selection: datasets.Dataset | None) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; never needs a display
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    if "circle" in report:
+        written.append(plot_circle(report["circle"], directory / "circle_review.png"))
+    if report.get("d2a", {}).get("per_action_type"):
+        written.append(plot_action_types(report["d2a"]["per_action_type"], directory / "action_type_f1.png"))
+    if selection is not None:
+        written.append(plot_selection(selection, directory / "selection_divergence.png"))
+    return [str(Path(PLOTS) / Path(path).name) for path in written]
+
+
+def plot_circle(circle: Mapping[str, Any], path: Path) -> str:
+    """Similarity per circle-review round: actions to the reference and to round 1, descriptions to D0."""
+    import matplotlib.pyplot as plt
+
+    rounds = list(range(1, circle["rounds"] + 1))
+    figure, axes = plt.subplots(figsize=(6, 4))
+    axes.plot(rounds, circle["action_similarity_to_reference"], marker="o", label="actions vs reference")
+    axes.plot(rounds, circle["action_similarity_to_first"], marker="s", label="actions vs round 1")
+    if "description_similarity" in circle:
+        axes.plot(rounds, circle["description_similarity"], marker="^", label="description vs input (ROUGE-L)")
+    axes.set(xlabel="round", ylabel="similarity", ylim=(0, 1.05), xticks=rounds, title="Circle review (round trip)")
+    axes.grid(alpha=0.3)
+    axes.legend(loc="lower left")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return str(path)
+
+
+def plot_action_types(per_type: Mapping[str, Mapping[str, float]], path: Path) -> str:
+    """F1 per action type (support in the reference beside each bar), most frequent types on top."""
+    import matplotlib.pyplot as plt
+
+    names = sorted(per_type, key=lambda name: (per_type[name]["support"], name))
+    f1 = [per_type[name]["f1"] for name in names]
+    figure, axes = plt.subplots(figsize=(6, 0.3 * len(names) + 1.2))
+    bars = axes.barh(names, f1, color="tab:blue")
+    for bar, name in zip(bars, names, strict=True):
+        axes.text(1.01, bar.get_y() + bar.get_height() / 2, f"n={per_type[name]['support']}", va="center", fontsize=8)
+    axes.set(xlim=(0, 1.12), xlabel="F1", title="D2A: F1 per action type")
+    axes.grid(axis="x", alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return str(path)
+
+
+def plot_selection(scored: datasets.Dataset, path: Path) -> str:
+    """Histograms of the selector's divergences over the generated pool, kept rows against dropped ones.
+
+    ``scored`` is the selection stage's pool: ``divergence`` and the per-view ``divergence_*`` columns of
+    ``DivergenceSelector.score`` plus a boolean ``selected`` column.
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    columns = ["divergence", *sorted(c for c in scored.column_names if c.startswith("divergence_"))]
+    selected = np.asarray(scored["selected"], dtype=bool)
+    figure, all_axes = plt.subplots(1, len(columns), figsize=(3.2 * len(columns), 3), squeeze=False)
+    for axes, column in zip(all_axes[0], columns, strict=True):
+        values = np.asarray(scored[column], dtype=float)
+        finite = np.isfinite(values)
+        bins = np.histogram_bin_edges(values[finite], bins=20) if finite.any() else 10
+        groups = [values[finite & selected], values[finite & ~selected]]
+        axes.hist(groups, bins=bins, stacked=True, label=["selected", "dropped"], color=["tab:green", "tab:gray"])
+        axes.set(title=column.removeprefix("divergence_") if column != "divergence" else "combined", xlabel="z")
+    all_axes[0][0].set_ylabel("generated rows")
+    all_axes[0][0].legend()
+    figure.suptitle(f"Divergence from the seed distribution ({int(selected.sum())} of {len(selected)} kept)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return str(path)
+
+
+# --- markdown --------------------------------------------------------------------------------------------
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    def cell(value: Any) -> str:
+        text = f"{value:.3f}" if isinstance(value, float) else str(value)
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(value) for value in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _scalars(metrics: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    return [(name, value) for name, value in metrics.items() if isinstance(value, int | float)]
+
+
+def render_markdown(report: Mapping[str, Any]) -> str:
+    """The human-readable report: score tables, circle rounds, per-type F1, best and worst examples, plots."""
+    counts = ", ".join(f"{count} {task.upper()}" for task, count in report["counts"].items())
+    parts = [f"# Evaluation of `{report['model']}` on `{report['split']}`", f"Examples: {counts}."]
+    if "d2a" in report:
+        parts += ["## D2A: description -> actions", _table(("metric", "value"), _scalars(report["d2a"]))]
+        per_type = report["d2a"]["per_action_type"]
+        rows = [(name, s["precision"], s["recall"], s["f1"], s["support"]) for name, s in sorted(per_type.items())]
+        parts += ["### Per action type", _table(("type", "precision", "recall", "F1", "support"), rows)]
+    if "circle" in report:
+        circle = report["circle"]
+        header = ["round", "actions vs reference", "actions vs round 1"]
+        columns = [circle["action_similarity_to_reference"], circle["action_similarity_to_first"]]
+        if "description_similarity" in circle:
+            header.append("description vs input (ROUGE-L)")
+            columns.append(circle["description_similarity"])
+        rows = [(i + 1, *values) for i, values in enumerate(zip(*columns, strict=True))]
+        parts += [
+            "## Circle review (round trip)",
+            f"Circle score {circle['circle_score']:.3f} (mean action similarity to the reference over "
+            f"{circle['rounds']} rounds); decay from round 1 to round {circle['rounds']}: {circle['decay']:.3f}.",
+            _table(header, rows),
+        ]
+    if "r2d" in report:
+        parts += ["## R2D: reaction -> description", _table(("metric", "value"), _scalars(report["r2d"]))]
+    for task, label in (("d2a", "Levenshtein similarity"), ("r2d", "ROUGE-L F1")):
+        for kind in ("best", "worst"):
+            shown = report["examples"][task][kind]
+            if shown:
+                rows = [(row["id"], row["score"], row["input"], row["reference"], row["prediction"]) for row in shown]
+                parts += [
+                    f"### {task.upper()}: {kind} examples ({label})",
+                    _table(("id", "score", "input", "reference", "prediction"), rows),
+                ]
+    if report["plots"]:
+        parts += ["## Plots", "\n".join(f"![{Path(plot).stem}]({plot})" for plot in report["plots"])]
+    return "\n\n".join(parts) + "\n"

@@ -1,0 +1,101 @@
+"""Evaluation report: scores, circle review, best/worst examples, plots, for converters and a real tiny model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import datasets
+import pytest
+
+from chemactor.evaluation import Predictors, evaluate_model
+from chemactor.examples import load_examples
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def examples() -> datasets.DatasetDict:
+    return load_examples()
+
+
+def _lookup_predictors(examples: datasets.DatasetDict, wrong_ids: set[str] = frozenset()) -> Predictors:
+    """Converters that answer from the annotations (wrongly for ``wrong_ids``): a model with known scores."""
+    rows = [row for split in examples.values() for row in split]
+    actions = {row["description"]: row["actions"] for row in rows}
+    described = {row["actions"]: row["description"] for row in rows}
+    wrong = {row["description"] for row in rows if row["id"] in wrong_ids}
+    return Predictors(
+        d2a=lambda texts: ["NOACTION." if text in wrong else actions.get(text, "NOACTION.") for text in texts],
+        r2d=lambda reactions: [next(r["description"] for r in rows if r["reaction_smiles"] == x) for x in reactions],
+        a2d=lambda texts: [described.get(text, "") for text in texts],
+        name="lookup",
+    )
+
+
+def test_a_perfect_model_scores_one_everywhere(examples, tmp_path: Path):
+    report = evaluate_model(_lookup_predictors(examples), examples, tmp_path, split="test", circle_rounds=2)
+    assert report["counts"] == {"d2a": 12, "r2d": 2}
+    assert report["d2a"]["full_sentence_accuracy"] == 1.0
+    assert report["r2d"]["rougeL"] == pytest.approx(1.0)
+    assert report["circle"]["action_similarity_to_reference"] == [1.0, 1.0]
+    assert report["circle"]["decay"] == 0.0
+
+
+def test_report_files_rank_the_worst_examples_and_hold_plots(examples, tmp_path: Path):
+    test_ids = examples["test"]["id"]
+    wrong = {test_ids[0], test_ids[3]}
+    scored_pool = datasets.Dataset.from_dict(
+        {"divergence": [0.1, 2.0, -1.0, 0.5], "divergence_words": [0.2, 1.0, -0.5, 0.0], "selected": [1, 0, 1, 0]}
+    )
+    report = evaluate_model(
+        _lookup_predictors(examples, wrong), examples, tmp_path, split="test", selection=scored_pool, circle_rounds=1
+    )
+    assert report["d2a"]["full_sentence_accuracy"] == pytest.approx(10 / 12)
+    assert {row["id"] for row in report["examples"]["d2a"]["worst"][:2]} == wrong
+    assert json.loads((tmp_path / "report.json").read_text(encoding="utf-8")) == report
+
+    predictions = [json.loads(line) for line in (tmp_path / "predictions.jsonl").read_text().splitlines()]
+    assert len(predictions) == 14
+    assert {row["id"] for row in predictions if row["score"] < 1.0} == wrong
+
+    markdown = (tmp_path / "report.md").read_text(encoding="utf-8")
+    for heading in ("## D2A", "### Per action type", "## Circle review", "## R2D", "D2A: worst examples"):
+        assert heading in markdown
+    assert sorted(report["plots"]) == [
+        "plots/action_type_f1.png",
+        "plots/circle_review.png",
+        "plots/selection_divergence.png",
+    ]
+    for plot in report["plots"]:
+        assert (tmp_path / plot).read_bytes()[:8] == PNG_MAGIC
+        assert f"]({plot})" in markdown
+
+
+def test_a_split_without_usable_rows_is_refused(examples, tmp_path: Path):
+    only_inputs = examples["test"].map(lambda row: {"actions": "", "reaction_smiles": ""})
+    with pytest.raises(ValueError, match="split 'test' has no row"):
+        evaluate_model(_lookup_predictors(examples), only_inputs, tmp_path)
+
+
+def test_a_missing_model_directory_is_named(examples, tmp_path: Path):
+    with pytest.raises(FileNotFoundError, match="no-such-model"):
+        evaluate_model(tmp_path / "no-such-model", examples, tmp_path / "out")
+
+
+@pytest.mark.slow
+def test_a_tiny_model_directory_is_evaluated_end_to_end(examples, tmp_path: Path):
+    from chemactor.training import build_tiny_model, train_tokenizer
+
+    texts = [row[field] for row in examples["train"] for field in ("description", "actions", "reaction_smiles")]
+    tokenizer = train_tokenizer(texts, vocab_size=300)
+    build_tiny_model(tokenizer).save_pretrained(tmp_path / "model")
+    tokenizer.save_pretrained(tmp_path / "model")
+
+    report = evaluate_model(
+        tmp_path / "model", examples, tmp_path / "eval", split="validation", circle_rounds=1, max_new_tokens=8
+    )
+    assert report["model"] == str(tmp_path / "model")
+    assert report["counts"] == {"d2a": 12, "r2d": 2}
+    assert 0.0 <= report["d2a"]["levenshtein_similarity"] < 1.0  # an untrained model cannot be right
+    assert (tmp_path / "eval" / "plots" / "circle_review.png").exists()
