@@ -1,0 +1,21 @@
+"""Scoring: the logic behind the metric modules in ``metrics/`` and the evaluation report.
+
+- :func:`action_metrics` (D2A): Paragraph2Actions' accuracy, partial accuracy, Levenshtein similarity,
+  BLEU and validity, plus per-action-type precision/recall/F1.
+- :func:`procedure_metrics` (R2D): BLEU, ROUGE and the recall of the reference's quantities.
+- :func:`run_circle` / :func:`circle_scores`: round-trip circle review of a model's own conversions.
+"""
+
+from chemactor.scoring.action_metrics import action_metrics, action_type_metrics
+from chemactor.scoring.circle import CircleChain, circle_scores, run_circle
+from chemactor.scoring.procedure_metrics import extract_quantities, procedure_metrics
+
+__all__ = [
+    "CircleChain",
+    "action_metrics",
+    "action_type_metrics",
+    "circle_scores",
+    "extract_quantities",
+    "procedure_metrics",
+    "run_circle",
+]
