@@ -2,9 +2,9 @@
 
 The model is seen only through three batch converters (:class:`Predictors`): descriptions -> actions
 (D2A), reactions -> descriptions (R2D), and actions -> descriptions, which closes the circle-review chain
-D0 -> A1 -> D1 -> ... . A local model directory and an endpoint both become such converters through the
-generation backends, so evaluation never needs to know where the text comes from, and a test can pass
-plain functions.
+D0 -> A1 -> D1 -> ... . A local model directory and an endpoint both become such converters through
+:mod:`chemactor.inference`, so evaluation never needs to know where the text comes from, and a test can
+pass plain functions.
 
 Scores come from :mod:`chemactor.scoring` (the same code behind the ``metrics/`` evaluate modules), so a
 number in a report means exactly what the metric card says. Outputs in ``output_dir``:
@@ -22,6 +22,7 @@ from typing import Any
 import datasets
 
 from chemactor.data import has_task, prompt_for
+from chemactor.inference import ActionExtractor, Completer, ProcedureWriter
 from chemactor.scoring.action_metrics import action_metrics, levenshtein_similarities
 from chemactor.scoring.circle import circle_scores, run_circle
 from chemactor.scoring.procedure_metrics import procedure_metrics
@@ -39,7 +40,7 @@ class Predictors:
     """A model as batch converters; ``name`` is what the report calls it.
 
     ``a2d`` writes a description from an action sequence. A model trained on the ChemActor task views has
-    no such direction of its own, so :func:`backend_predictors` asks it with the R2D instruction and the
+    no such direction of its own, so :func:`completer_predictors` asks it with the R2D instruction and the
     action sequence as input: the circle then measures whether content survives the model's own
     describe/extract loop.
     """
@@ -50,33 +51,38 @@ class Predictors:
     name: str = "model"
 
 
-def backend_predictors(backend: Any, name: str, max_new_tokens: int = 256) -> Predictors:
-    """Converters that prompt a generation backend (local or endpoint) with the task templates, greedily."""
+def completer_predictors(completer: Completer, name: str, batch_size: int = 8) -> Predictors:
+    """The three converters of one model (local or served), through :mod:`chemactor.inference`."""
+    extractor, writer = ActionExtractor(completer), ProcedureWriter(completer)
 
-    def converter(task: str) -> Converter:
-        def convert(texts: list[str]) -> list[str]:
-            prompts = [prompt_for(task, text) for text in texts]
-            results = backend.generate_many(prompts, progress=False, max_new_tokens=max_new_tokens, temperature=0.0)
-            # a failed request is scored as an empty answer rather than aborting the whole evaluation
-            return [getattr(result, "text", "").strip() for result in results]
+    def d2a(descriptions: list[str]) -> list[str]:
+        return [extraction.actions for extraction in extractor.extract(descriptions, batch_size, progress=False)]
 
-        return convert
+    def r2d(reactions: list[str]) -> list[str]:
+        return [procedure.text for procedure in writer.describe(reactions, batch_size, progress=False)]
 
-    return Predictors(d2a=converter("d2a"), r2d=converter("r2d"), a2d=converter("r2d"), name=name)
+    def a2d(actions: list[str]) -> list[str]:
+        answers = completer.complete([prompt_for("r2d", text) for text in actions], batch_size, False)
+        return [str(answer) for answer in answers]
+
+    return Predictors(d2a=d2a, r2d=r2d, a2d=a2d, name=name)
 
 
-def load_predictors(model: str | Path, batch_size: int = 8, max_new_tokens: int = 256) -> Predictors:
-    """Predictors for a local model directory, or for an endpoint URL (``http://`` or ``https://``)."""
-    from chemactor.generation.backends import EndpointBackend, TransformersBackend
+def load_predictors(
+    model: str | Path, batch_size: int = 8, max_new_tokens: int = 256, **endpoint_options: Any
+) -> Predictors:
+    """Predictors for a local model directory, or for an endpoint URL (``http://`` or ``https://``).
 
+    ``endpoint_options`` go to :class:`~chemactor.generation.backends.EndpointBackend` (``model``, ``api``).
+    """
     text = str(model)
     if text.startswith(("http://", "https://")):
-        backend = EndpointBackend([text], api="generate")
+        completer = ActionExtractor.from_endpoint(text, max_new_tokens, **endpoint_options).completer
+    elif Path(text).is_dir():
+        completer = ActionExtractor.from_pretrained(text, max_new_tokens).completer
     else:
-        if not Path(text).is_dir():
-            raise FileNotFoundError(f"model directory {text!r} does not exist")
-        backend = TransformersBackend(text, batch_size=batch_size)
-    return backend_predictors(backend, name=text, max_new_tokens=max_new_tokens)
+        raise FileNotFoundError(f"model directory {text!r} does not exist")
+    return completer_predictors(completer, name=text, batch_size=batch_size)
 
 
 def evaluate_model(
