@@ -6,6 +6,9 @@ another's heavy imports (torch, transformers).
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
 from chemactor import __version__
@@ -32,6 +35,59 @@ def _root(
     ),
 ) -> None:
     """ChemActor command line."""
+
+
+data_app = typer.Typer(help="Build, export and publish the ChemActor datasets.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+
+@data_app.command("build")
+def data_build(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Export folder: parquet per config/split + card.")],
+    source: Annotated[str, typer.Option(help="paragraph2actions, smiles2actions, ord, or all.")] = "all",
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Reference data folder (../shared/data layout); upstream files if omitted.")
+    ] = None,
+    skip_bad_rows: Annotated[bool, typer.Option(help="Drop and count unreadable rows instead of stopping.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing export in OUTPUT.")] = False,
+) -> None:
+    """Build seed datasets and export them so that `load_dataset(OUTPUT, CONFIG)` works."""
+    import json
+
+    from chemactor.chem import InvalidSmilesError
+    from chemactor.data import SEED_SOURCES, RecordError, build_seeds
+    from chemactor.hub import ExportError, export_dataset
+
+    sources = SEED_SOURCES if source == "all" else (source,)
+    try:
+        builds = [build_seeds(name, data_dir, skip_bad_rows=skip_bad_rows) for name in sources]
+        summaries = {build.source: build.summary() for build in builds}
+        folder = export_dataset(
+            {build.source: build.dataset for build in builds}, output, summaries=summaries, overwrite=overwrite
+        )
+    except (RecordError, InvalidSmilesError, ExportError, OSError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    for name, summary in summaries.items():
+        typer.echo(f"{name}: {json.dumps(summary)}")
+    typer.echo(f"wrote {folder}")
+
+
+@data_app.command("push")
+def data_push(
+    folder: Annotated[Path, typer.Argument(help="An export folder written by `chemactor data build`.")],
+    repo_id: Annotated[str, typer.Option("--repo-id", help="Dataset repo on the Hub, ORG/NAME.")],
+    private: Annotated[bool, typer.Option(help="Create the repo as private.")] = False,
+) -> None:
+    """Publish an export folder to the Hub in one commit (card included)."""
+    from chemactor.hub import ExportError, PublishError, push_dataset
+
+    try:
+        url = push_dataset(folder, repo_id, private=private)
+    except (ExportError, PublishError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(url)
 
 
 def main() -> None:

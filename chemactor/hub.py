@@ -1,0 +1,176 @@
+"""Cards and publishing: a dataset folder that ``load_dataset`` reads, and pushing folders to the Hub.
+
+A dataset export is parquet per config and split plus a ``README.md`` whose YAML front matter lists
+``configs:``; that is what ``datasets`` 5 reads from a directory or a Hub repo (it no longer runs
+dataset scripts), so ``load_dataset(DIR, "ord")`` and ``load_dataset("org/name", "ord")`` work alike.
+Cards are rendered from the Jinja templates in ``model_cards/`` through huggingface_hub's card classes.
+
+Publishing is one commit per push (card included), with typed errors: a refused or failed push raises
+:class:`PublishError` and never touches the local folder.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import datasets
+from huggingface_hub import DatasetCard, DatasetCardData, HfApi
+from huggingface_hub.errors import HfHubHTTPError
+
+from chemactor.data import FIELD_DESCRIPTIONS
+
+TEMPLATES = Path(__file__).resolve().parents[1] / "model_cards"
+CARD = "README.md"
+
+
+class PublishError(RuntimeError):
+    """A push to the Hub failed; ``.status`` is the HTTP status when the server answered."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ExportError(ValueError):
+    """An export folder cannot be written or is not an export (names the folder and the problem)."""
+
+
+def export_dataset(
+    configs: Mapping[str, datasets.DatasetDict],
+    output_dir: str | Path,
+    *,
+    summaries: Mapping[str, Mapping[str, Any]] | None = None,
+    pretty_name: str = "ChemActor seeds",
+    overwrite: bool = False,
+) -> Path:
+    """Write ``configs`` as ``<config>/<split>-00000-of-00001.parquet`` plus a dataset card; return the folder.
+
+    ``summaries`` (per config: dropped rows by reason, cross-split texts, build time) go into the card.
+    An existing non-empty folder is refused unless ``overwrite``, which replaces only what an export
+    writes (the card and the config folders).
+    """
+    output = Path(output_dir)
+    if output.exists() and any(output.iterdir()):
+        if not overwrite:
+            raise ExportError(f"{output} is not empty; pass overwrite=True (--overwrite) to replace its export")
+        for name in {*configs, *_exported_configs(output)}:
+            shutil.rmtree(output / name, ignore_errors=True)
+        (output / CARD).unlink(missing_ok=True)
+    for name, splits in configs.items():
+        (output / name).mkdir(parents=True, exist_ok=True)
+        for split, rows in splits.items():
+            rows.to_parquet(str(output / name / f"{split}-00000-of-00001.parquet"))
+    dataset_card(configs, output, summaries=summaries or {}, pretty_name=pretty_name).save(output / CARD)
+    return output
+
+
+def dataset_card(
+    configs: Mapping[str, datasets.DatasetDict],
+    folder: Path,
+    *,
+    summaries: Mapping[str, Mapping[str, Any]],
+    pretty_name: str,
+) -> DatasetCard:
+    """The card of an export in ``folder``: YAML ``configs:`` for ``load_dataset``, then sizes and provenance."""
+    described = []
+    for name, splits in configs.items():
+        info = next(iter(splits.values())).info
+        first = next((rows[0] for rows in splits.values() if len(rows)), None)
+        described.append(
+            {
+                "name": name,
+                "description": info.description,
+                "license": info.license,
+                "citation": info.citation.strip(),
+                "homepage": info.homepage,
+                "rows": {split: len(rows) for split, rows in splits.items()},
+                "parquet_bytes": sum(path.stat().st_size for path in (folder / name).glob("*.parquet")),
+                "summary": dict(summaries.get(name, {})),
+                "example": json.dumps(first, ensure_ascii=False, indent=2) if first else "",
+            }
+        )
+    total = sum(sum(config["rows"].values()) for config in described)
+    card_data = DatasetCardData(
+        pretty_name=pretty_name,
+        license=sorted({config["license"] for config in described if config["license"]}),
+        language=["en"],
+        task_categories=["text-generation"],
+        tags=["chemistry", "synthesis", "reactions", "chemactor"],
+        size_categories=[_size_category(total)],
+        configs=[
+            {
+                "config_name": config["name"],
+                "data_files": [
+                    {"split": split, "path": f"{config['name']}/{split}-*.parquet"} for split in config["rows"]
+                ],
+            }
+            for config in described
+        ],
+    )
+    return DatasetCard.from_template(
+        card_data,
+        template_path=str(TEMPLATES / "dataset_card.md"),
+        configs_described=described,
+        fields=FIELD_DESCRIPTIONS,
+        total_rows=total,
+    )
+
+
+def push_dataset(folder: str | Path, repo_id: str, *, private: bool = False, token: str | None = None) -> str:
+    """Publish an export folder as the dataset repo ``repo_id`` (one commit); returns the commit URL."""
+    folder = Path(folder)
+    if not _exported_configs(folder):
+        raise ExportError(f"{folder} is not a dataset export: no {CARD} listing configs (run `chemactor data build`)")
+    return push_folder(folder, repo_id, repo_type="dataset", private=private, token=token)
+
+
+def push_folder(
+    folder: str | Path,
+    repo_id: str,
+    *,
+    repo_type: str = "model",
+    private: bool = False,
+    commit_message: str | None = None,
+    token: str | None = None,
+) -> str:
+    """Create ``repo_id`` if needed and upload ``folder`` in one commit; returns the commit URL.
+
+    Any Hub failure (refused token, server error, unreachable endpoint) becomes :class:`PublishError`
+    naming the repo and the cause; the folder is only read.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ExportError(f"nothing to push: {folder} is not a folder")
+    api = HfApi(token=token)
+    try:
+        api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
+        commit = api.upload_folder(
+            repo_id=repo_id,
+            repo_type=repo_type,
+            folder_path=folder,
+            commit_message=commit_message or f"Upload {folder.name} with chemactor",
+        )
+    except HfHubHTTPError as exc:
+        status = exc.response.status_code if exc.response is not None else None
+        raise PublishError(f"pushing {folder} to {repo_type} repo {repo_id!r} failed: {exc}", status) from exc
+    except OSError as exc:  # connection refused, DNS, offline mode
+        raise PublishError(f"pushing {folder} to {repo_type} repo {repo_id!r} failed: {exc}") from exc
+    return commit.commit_url
+
+
+def _exported_configs(folder: Path) -> list[str]:
+    card = folder / CARD
+    if not card.is_file():
+        return []
+    return [config["config_name"] for config in DatasetCard.load(card).data.to_dict().get("configs", [])]
+
+
+def _size_category(rows: int) -> str:
+    for limit, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")):
+        if rows < limit:
+            return name
+    return "n>1M"
