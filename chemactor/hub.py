@@ -12,13 +12,15 @@ Publishing is one commit per push (card included), with typed errors: a refused 
 from __future__ import annotations
 
 import json
+import os
 import shutil
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import datasets
-from huggingface_hub import DatasetCard, DatasetCardData, HfApi
+from huggingface_hub import DatasetCard, DatasetCardData, HfApi, ModelCard, ModelCardData
 from huggingface_hub.errors import HfHubHTTPError
 
 from chemactor.data import FIELD_DESCRIPTIONS
@@ -174,3 +176,83 @@ def _size_category(rows: int) -> str:
         if rows < limit:
             return name
     return "n>1M"
+
+
+# --- models -----------------------------------------------------------------------------------------------
+
+
+def model_card(
+    model: Any,
+    *,
+    base_model: str | None,
+    sources: Sequence[Mapping[str, Any]],
+    generated: Mapping[str, Any] | None,
+    tasks: Sequence[str],
+    metrics: Mapping[str, float],
+    training_args: Any,
+) -> ModelCard:
+    """The card of a fine-tuned model: what it started from, what it learned from (with licenses), how well.
+
+    A model trained on share-alike data (ORD, CC-BY-SA-4.0) is carded under that license, the
+    conservative reading; otherwise the seeds' MIT applies.
+    """
+    licenses = sorted({source["license"] for source in sources if source.get("license")})
+    config = model.config
+    card_data = ModelCardData(
+        license="cc-by-sa-4.0" if "cc-by-sa-4.0" in licenses else (licenses[0] if licenses else None),
+        language=["en"],
+        library_name="transformers",
+        pipeline_tag="text-generation",
+        base_model=base_model,
+        tags=["chemistry", "synthesis", "actions", "chemactor", "sft", "trl"],
+    )
+    return ModelCard.from_template(
+        card_data,
+        template_path=str(TEMPLATES / "model_card.md"),
+        base_model=base_model,
+        architecture=config.model_type,
+        parameters=sum(parameter.numel() for parameter in model.parameters()),
+        layers=getattr(config, "num_hidden_layers", None),
+        hidden_size=getattr(config, "hidden_size", None),
+        sources=list(sources),
+        generated=dict(generated) if generated else None,
+        tasks=list(tasks),
+        metrics={name: value for name, value in sorted(metrics.items()) if isinstance(value, (int, float))},
+        hyperparameters={
+            name: getattr(getattr(training_args, name), "value", getattr(training_args, name))  # enums by value
+            for name in (
+                "learning_rate",
+                "lr_scheduler_type",
+                "warmup_steps",
+                "num_train_epochs",
+                "max_steps",
+                "per_device_train_batch_size",
+                "gradient_accumulation_steps",
+                "max_length",
+                "bf16",
+                "seed",
+            )
+        },
+        world_size=training_args.world_size,
+    )
+
+
+def push_model(folder: str | Path, repo_id: str, *, private: bool = False, token: str | None = None) -> str:
+    """Push a trained model folder (weights, tokenizer, card) as the model repo ``repo_id``; returns the commit URL.
+
+    Only the top-level files go: checkpoints and logs (subfolders) stay local. The files are hard-linked
+    (copied across file systems) into a staging folder, so a multi-gigabyte model is not duplicated on disk.
+    """
+    folder = Path(folder)
+    if not (folder / "config.json").is_file():
+        raise ExportError(f"{folder} holds no saved model (config.json missing); train or save it first")
+    with tempfile.TemporaryDirectory(prefix="chemactor-push-") as staging:
+        for path in folder.iterdir():
+            if path.is_file():
+                try:
+                    os.link(path, Path(staging) / path.name)
+                except OSError:
+                    shutil.copy2(path, Path(staging) / path.name)
+        return push_folder(
+            staging, repo_id, private=private, token=token, commit_message=f"Upload {folder.name} with chemactor"
+        )

@@ -1,16 +1,46 @@
-"""Supervised fine-tuning of a causal LM on ChemActor records, and the tiny from-scratch model used offline.
+"""Full supervised fine-tuning of a causal LM on ChemActor records: the SFT recipe and a tiny offline model.
 
-The tokenizer and model builders come first: tests across the project need a real (if tiny) model that
-loads with ``from_pretrained`` from one directory, and no pretrained weights are reachable offline.
+The recipe reads like open-r1's ``sft.py``: dataclass configs parsed by TRL's ``TrlParser`` from a YAML
+recipe plus command-line overrides, then load data, build the trainer, train (resuming from the last
+checkpoint), save, write the model card, push. Scale-out is an accelerate config, not code::
+
+    python -m chemactor.training recipes/sft_cpu_tiny.yaml --max_steps 20
+    accelerate launch --config_file recipes/accelerate/deepspeed_zero3.yaml -m chemactor.training recipes/sft_full.yaml
+
+Without ``model_name_or_path`` the recipe trains a tokenizer on the training texts and a small Llama-style
+model from scratch, so everything runs offline; other parts' tests use the same two builders.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+import json
+import logging
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
+import datasets
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    LlamaConfig,
+    LlamaForCausalLM,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    PreTrainedTokenizerFast,
+    TrainerCallback,
+    set_seed,
+)
+from transformers.trainer_utils import get_last_checkpoint
+from trl import ModelConfig, SFTConfig, SFTTrainer, TrlParser, get_peft_config
+
+from chemactor.data import TASKS, has_task, load_generated, load_seeds, task_view
+
+logger = logging.getLogger(__name__)
 
 BOS, EOS, PAD = "<|bos|>", "<|eos|>", "<|pad|>"
 
@@ -77,3 +107,272 @@ def build_tiny_model(tokenizer: PreTrainedTokenizerFast, **config_overrides: int
         **config_overrides,
     }
     return LlamaForCausalLM(LlamaConfig(**config))
+
+
+# --- the recipe ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ScriptArguments:
+    """What to train on and what to do around training; model and trainer settings are TRL's own configs."""
+
+    seed_sources: list[str] = field(
+        default_factory=lambda: ["paragraph2actions"],
+        metadata={"help": "Seed sources for chemactor.data.load_seeds (paragraph2actions, smiles2actions, ord)."},
+    )
+    data_dir: str | None = field(
+        default=None, metadata={"help": "Folder with the seed data; without it the upstream files are used."}
+    )
+    generated_dir: str | None = field(
+        default=None, metadata={"help": "Selected generated records: a save_to_disk folder or a generation output."}
+    )
+    mix_ratio: str = field(default="1:3", metadata={"help": "Seed to generated training rows, e.g. 1:3."})
+    tasks: list[str] = field(
+        default_factory=lambda: ["d2a", "r2d"], metadata={"help": "Task views to train on (d2a, r2d, r2a)."}
+    )
+    eval_generation_samples: int = field(
+        default=16, metadata={"help": "Held-out D2A rows generated at each evaluation for action metrics (0: off)."}
+    )
+    eval_max_new_tokens: int = field(default=128, metadata={"help": "Generation budget per held-out row."})
+    tokenizer_vocab_size: int = field(
+        default=1000, metadata={"help": "Vocabulary of the tokenizer trained when no model_name_or_path is given."}
+    )
+    model_config_overrides: dict[str, Any] | str | None = field(
+        default=None, metadata={"help": "LlamaConfig fields for the from-scratch model (JSON on the command line)."}
+    )
+    hub_repo_id: str | None = field(
+        default=None,
+        metadata={
+            "help": "Push the final model, tokenizer and ChemActor model card here. (SFTConfig's push_to_hub "
+            "makes the Trainer push checkpoints with a generic card instead.)"
+        },
+    )
+
+    def __post_init__(self) -> None:
+        if isinstance(self.model_config_overrides, str):
+            self.model_config_overrides = json.loads(self.model_config_overrides)
+        unknown = sorted(set(self.tasks) - set(TASKS))
+        if unknown:
+            raise ValueError(f"unknown task(s) {', '.join(unknown)} in 'tasks'; known: {', '.join(TASKS)}")
+
+
+def parse_args(argv: Sequence[str] | None = None) -> tuple[ScriptArguments, SFTConfig, ModelConfig]:
+    """Parse ``[RECIPE.yaml] [--field value ...]``: the recipe sets defaults, the command line overrides them."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0].endswith((".yaml", ".yml")):
+        argv = ["--config", argv[0], *argv[1:]]
+    return TrlParser((ScriptArguments, SFTConfig, ModelConfig)).parse_args_and_config(argv)
+
+
+@dataclass
+class TrainingData:
+    """The records to train and evaluate on, and where they came from (for the model card)."""
+
+    records: datasets.DatasetDict
+    sources: list[dict[str, Any]]
+    generated: dict[str, Any] | None = None
+
+
+def load_training_data(args: ScriptArguments, seed: int = 0) -> TrainingData:
+    """Seed train/validation splits of every source, with selected generated rows mixed into train.
+
+    The mix follows ``chemactor.selection.mix``: seeds and generated rows at exactly ``mix_ratio``.
+    """
+    from chemactor.selection import mix
+
+    seeds = {source: load_seeds(source, args.data_dir) for source in args.seed_sources}
+    splits = {
+        split: datasets.concatenate_datasets([dataset[split] for dataset in seeds.values() if split in dataset])
+        for split in ("train", "validation")
+    }
+    sources = [
+        {
+            "name": name,
+            "license": dataset["train"].info.license,
+            "homepage": dataset["train"].info.homepage,
+            "rows": {split: len(rows) for split, rows in dataset.items()},
+        }
+        for name, dataset in seeds.items()
+    ]
+    generated = None
+    if args.generated_dir:
+        selected = load_selected(args.generated_dir)
+        seed_rows = len(splits["train"])
+        splits["train"] = mix(splits["train"], selected, args.mix_ratio, seed=seed)
+        generated = {
+            "path": args.generated_dir,
+            "available": len(selected),
+            "used": sum(source not in seeds for source in splits["train"]["source"]),
+            "seeds_available": seed_rows,
+            "ratio": args.mix_ratio,
+        }
+        if "divergence" in selected.column_names:
+            generated["max_divergence"] = max(selected["divergence"], default=None)
+    return TrainingData(datasets.DatasetDict(splits), sources, generated)
+
+
+def load_selected(path: str | Path) -> datasets.Dataset:
+    """Generated records from a ``save_to_disk`` folder (selection output) or a generation output directory."""
+    path = Path(path)
+    if (path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists():
+        loaded = datasets.load_from_disk(str(path))
+        return loaded["train"] if isinstance(loaded, datasets.DatasetDict) else loaded
+    return load_generated(path)
+
+
+def task_views(records: datasets.Dataset, tasks: Sequence[str]) -> datasets.Dataset:
+    """Prompt/completion rows for every task a record supports (an ORD row gives R2D only, for instance)."""
+
+    def expand(batch: dict[str, list]) -> dict[str, list[str]]:
+        rows = [dict(zip(batch, values, strict=True)) for values in zip(*batch.values(), strict=True)]
+        views = [task_view(row, task) for row in rows for task in tasks if has_task(row, task)]
+        return {"prompt": [view["prompt"] for view in views], "completion": [view["completion"] for view in views]}
+
+    return records.map(expand, batched=True, remove_columns=records.column_names, desc="task views")
+
+
+def as_conversation(view: dict[str, str]) -> dict[str, list[dict[str, str]]]:
+    """A prompt/completion row as chat turns, for a tokenizer that brings its own chat template."""
+    return {
+        "prompt": [{"role": "user", "content": view["prompt"]}],
+        "completion": [{"role": "assistant", "content": view["completion"].strip()}],
+    }
+
+
+def load_model_and_tokenizer(
+    args: ScriptArguments, training_args: SFTConfig, model_args: ModelConfig, texts: Iterable[str]
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """The pretrained model named in ``model_args``, or a tokenizer trained on ``texts`` and a tiny model.
+
+    A from-scratch tokenizer is trained once per output directory, by the main process, and saved there
+    at once: other ranks and resumed runs load that very vocabulary instead of training a second one.
+    """
+    if model_args.model_name_or_path:
+        name, revision = model_args.model_name_or_path, model_args.model_revision
+        tokenizer = AutoTokenizer.from_pretrained(name, revision=revision)
+        model = AutoModelForCausalLM.from_pretrained(
+            name, revision=revision, dtype=model_args.dtype, attn_implementation=model_args.attn_implementation
+        )
+        return model, tokenizer
+    output_dir = Path(training_args.output_dir)
+    with training_args.main_process_first(desc="training the tokenizer"):
+        if (output_dir / "tokenizer.json").exists():
+            tokenizer = AutoTokenizer.from_pretrained(output_dir)
+        else:
+            tokenizer = train_tokenizer(texts, vocab_size=args.tokenizer_vocab_size)
+            tokenizer.save_pretrained(output_dir)
+    return build_tiny_model(tokenizer, **(args.model_config_overrides or {})), tokenizer
+
+
+class ActionMetricsCallback(TrainerCallback):
+    """At each evaluation, extract actions for held-out descriptions and add the D2A metrics to the results.
+
+    Every rank generates (sharded models need all ranks in each forward pass); the scores land in the
+    evaluation metrics, so ``metric_for_best_model`` can name one (e.g. ``eval_full_sentence_accuracy``).
+    """
+
+    def __init__(self, records: datasets.Dataset, max_new_tokens: int = 128) -> None:
+        self.descriptions = list(records["description"])
+        self.references = list(records["actions"])
+        self.max_new_tokens = max_new_tokens
+
+    def on_evaluate(self, args, state, control, model=None, processing_class=None, metrics=None, **kwargs) -> None:
+        from chemactor.inference import ActionExtractor
+        from chemactor.scoring import action_metrics
+
+        extractor = ActionExtractor.from_model(model, processing_class, max_new_tokens=self.max_new_tokens)
+        extractions = extractor.extract(
+            self.descriptions, batch_size=args.per_device_eval_batch_size, split=False, progress=False
+        )
+        scores = action_metrics([extraction.actions for extraction in extractions], self.references)
+        flat = {f"eval_{name}": value for name, value in scores.items() if isinstance(value, (int, float))}
+        metrics.update(flat)
+        state.log_history.append({**flat, "step": state.global_step})
+
+
+def build_trainer(
+    args: ScriptArguments, training_args: SFTConfig, model_args: ModelConfig, records: datasets.DatasetDict
+) -> SFTTrainer:
+    """An ``SFTTrainer`` for full fine-tuning on the task views of ``records`` (completion-only loss)."""
+    train_views = task_views(records["train"], args.tasks)
+    evaluating = training_args.eval_strategy != "no" and "validation" in records
+    eval_views = task_views(records["validation"], args.tasks) if evaluating else None
+    model, tokenizer = load_model_and_tokenizer(
+        args, training_args, model_args, (text for row in train_views for text in row.values())
+    )
+    if tokenizer.chat_template:
+        train_views = train_views.map(as_conversation)
+        eval_views = eval_views.map(as_conversation) if eval_views is not None else None
+    callbacks = []
+    if evaluating and args.eval_generation_samples:
+        held_out = records["validation"].filter(lambda row: has_task(row, "d2a"))
+        held_out = held_out.select(range(min(args.eval_generation_samples, len(held_out))))
+        if len(held_out):
+            callbacks.append(ActionMetricsCallback(held_out, args.eval_max_new_tokens))
+    return SFTTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=train_views,
+        eval_dataset=eval_views,
+        processing_class=tokenizer,
+        callbacks=callbacks,
+        peft_config=get_peft_config(model_args),
+    )
+
+
+def train_and_save(
+    trainer: SFTTrainer, args: ScriptArguments, model_args: ModelConfig, data: TrainingData
+) -> dict[str, float]:
+    """Train (from the last checkpoint in the output directory, if any), save, evaluate, card, push."""
+    training_args = trainer.args
+    output_dir = Path(training_args.output_dir)
+    checkpoint = training_args.resume_from_checkpoint
+    if checkpoint is None and output_dir.is_dir():
+        checkpoint = get_last_checkpoint(str(output_dir))
+    if checkpoint:
+        logger.info("resuming from %s", checkpoint)
+    metrics = dict(trainer.train(resume_from_checkpoint=checkpoint).metrics)
+    trainer.save_model(str(output_dir))
+    trainer.log_metrics("train", metrics)
+    trainer.save_metrics("train", metrics)
+    trainer.save_state()
+    if trainer.eval_dataset is not None:
+        eval_metrics = trainer.evaluate()
+        trainer.log_metrics("eval", eval_metrics)
+        trainer.save_metrics("eval", eval_metrics)
+        metrics.update(eval_metrics)
+    if trainer.accelerator.is_main_process:
+        from chemactor.hub import model_card, push_model
+
+        card = model_card(
+            trainer.model,
+            base_model=model_args.model_name_or_path,
+            sources=data.sources,
+            generated=data.generated,
+            tasks=args.tasks,
+            metrics=metrics,
+            training_args=training_args,
+        )
+        card.save(output_dir / "README.md")
+        if args.hub_repo_id:
+            push_model(
+                output_dir,
+                args.hub_repo_id,
+                token=training_args.hub_token,
+                private=bool(training_args.hub_private_repo),
+            )
+    trainer.accelerator.wait_for_everyone()
+    return metrics
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, float]:
+    """Run the recipe given as ``[RECIPE.yaml] [--field value ...]``; returns the final metrics."""
+    args, training_args, model_args = parse_args(argv)
+    set_seed(training_args.seed)
+    data = load_training_data(args, training_args.seed)
+    trainer = build_trainer(args, training_args, model_args, data.records)
+    return train_and_save(trainer, args, model_args, data)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,304 @@
+"""Use a trained model: extract action sequences from descriptions (D2A), write procedures for reactions (R2D).
+
+Both ask the model exactly as training did (:func:`chemactor.data.prompt_for`, the tokenizer's chat template
+when it has one) and never raise for a batch because one answer is bad: every input gets a result that says
+whether it is valid and, if not, why. Paragraphs are split into sentences and each sentence is translated
+on its own, as Paragraph2Actions does, because that is the unit the models are trained on.
+
+A model is either loaded locally (``from_pretrained``: a directory or a Hub repo id) or served by an
+endpoint (``from_endpoint``: text-generation-inference or an OpenAI-compatible server, through
+:class:`chemactor.generation.backends.EndpointBackend`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from tqdm.auto import tqdm
+
+from chemactor.actions import Action, ActionParseError, action_types, parse_actions, validate_actions
+from chemactor.chem import InvalidSmilesError, canonicalize_reaction
+from chemactor.data import prompt_for
+
+# Words whose trailing dot does not end a sentence in experimental text ("ca. 5 mL", "sat. aq. NaHCO3").
+# Units are not among them: "stirred for 5 min. The mixture ..." ends a sentence at "min.".
+_ABBREVIATIONS = frozenset(
+    "approx ca aq sat conc temp vol no nos fig figs ex ref refs e.g i.e vs cf lit resp dil soln anhyd calcd abs".split()  # noqa: SIM905
+)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\[])")
+
+
+def split_sentences(paragraph: str) -> list[str]:
+    """Split a procedure paragraph into sentences, keeping every character but the whitespace between them.
+
+    A boundary is a ``.``/``!``/``?`` followed by whitespace and a capital, digit or bracket, unless the
+    word before the dot is a known abbreviation or a single letter (an initial, ``J. Org. Chem.``-style).
+    """
+    sentences, start = [], 0
+    for match in _SENTENCE_END.finditer(paragraph):
+        word = paragraph[: match.start()].rsplit(None, 1)[-1].rstrip(".!?").lower()
+        if word in _ABBREVIATIONS or len(word) <= 1:
+            continue
+        sentences.append(paragraph[start : match.start()])
+        start = match.end()
+    sentences.append(paragraph[start:])
+    return [sentence.strip() for sentence in sentences if sentence.strip()]
+
+
+def join_actions(outputs: Sequence[str]) -> str:
+    """One action string from per-sentence action strings; ``NOACTION`` sentences vanish unless alone."""
+    kept = [output.strip().rstrip(".").strip() for output in outputs if output.strip()]
+    meaningful = [output for output in kept if action_types(output + ".") != ["NOACTION"]]
+    kept = meaningful or kept[:1]
+    return "; ".join(kept) + "." if kept else ""
+
+
+# --- text generation -------------------------------------------------------------------------------------
+
+
+class Failure(str):
+    """An error text standing in for an answer that could not be had (a ``str``, so batches stay flat lists)."""
+
+
+class Completer(Protocol):
+    """Completes prompts in input order; an answer that cannot be had is a :class:`Failure`."""
+
+    def complete(self, prompts: Sequence[str], batch_size: int, progress: bool) -> list[str]: ...
+
+
+class ModelCompleter:
+    """Greedy completion with an in-memory causal LM (a loaded model, or the one a Trainer is training)."""
+
+    def __init__(self, model: Any, tokenizer: Any, max_new_tokens: int = 256) -> None:
+        self.model, self.tokenizer, self.max_new_tokens = model, tokenizer, max_new_tokens
+
+    @classmethod
+    def from_pretrained(cls, path_or_repo: str, max_new_tokens: int = 256, **kwargs: Any) -> ModelCompleter:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(path_or_repo)
+        return cls(AutoModelForCausalLM.from_pretrained(path_or_repo, **kwargs), tokenizer, max_new_tokens)
+
+    def render(self, prompt: str) -> str:
+        """The prompt as the model saw it in training: through the chat template when there is one."""
+        if not self.tokenizer.chat_template:
+            return prompt
+        messages = [{"role": "user", "content": prompt}]
+        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    def complete(self, prompts: Sequence[str], batch_size: int = 8, progress: bool = True) -> list[str]:
+        import torch
+
+        was_training = self.model.training
+        self.model.eval()
+        answers: list[str] = []
+        padding_side, self.tokenizer.padding_side = self.tokenizer.padding_side, "left"
+        try:
+            for start in tqdm(range(0, len(prompts), batch_size), desc="generate", disable=not progress):
+                texts = [self.render(prompt) for prompt in prompts[start : start + batch_size]]
+                inputs = self.tokenizer(
+                    texts,
+                    return_tensors="pt",
+                    padding=True,
+                    add_special_tokens=not self.tokenizer.chat_template,  # a template writes its own BOS
+                ).to(self.model.device)
+                with torch.inference_mode():
+                    output = self.model.generate(
+                        **inputs,
+                        max_new_tokens=self.max_new_tokens,
+                        do_sample=False,
+                        pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
+                    )
+                decoded = self.tokenizer.batch_decode(
+                    output[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True
+                )
+                # Completions end with a newline in training; anything after it is the model rambling on.
+                answers.extend(text.strip().split("\n", 1)[0].strip() for text in decoded)
+        finally:
+            self.tokenizer.padding_side = padding_side
+            self.model.train(was_training)
+        return answers
+
+
+class EndpointCompleter:
+    """Completion by a served model through the project's endpoint backend (retries, concurrency, failover)."""
+
+    def __init__(self, backend: Any, max_new_tokens: int = 256) -> None:
+        self.backend, self.max_new_tokens = backend, max_new_tokens
+
+    def complete(self, prompts: Sequence[str], batch_size: int = 8, progress: bool = True) -> list[str]:
+        from chemactor.generation.backends import GenerationError
+
+        chat = getattr(self.backend, "api", "chat") == "chat"
+        items = [[{"role": "user", "content": prompt}] if chat else prompt for prompt in prompts]
+        results = self.backend.generate_many(
+            items, progress=progress, max_new_tokens=self.max_new_tokens, temperature=0.0
+        )
+        return [
+            Failure(f"generation failed ({result.kind}): {result}")
+            if isinstance(result, GenerationError)
+            else result.text.strip().split("\n", 1)[0].strip()
+            for result in results
+        ]
+
+
+def _endpoint_completer(urls: str | Sequence[str], max_new_tokens: int, **backend_kwargs: Any) -> EndpointCompleter:
+    from chemactor.generation.backends import EndpointBackend
+
+    return EndpointCompleter(
+        EndpointBackend([urls] if isinstance(urls, str) else list(urls), **backend_kwargs), max_new_tokens
+    )
+
+
+# --- D2A ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Extraction:
+    """The actions extracted from one description, and whether they are usable."""
+
+    description: str
+    actions: str
+    parsed: list[Action] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    sentences: list[str] = field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        return not self.errors
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary (``parsed`` as action type names)."""
+        return {
+            "description": self.description,
+            "actions": self.actions,
+            "valid": self.valid,
+            "errors": self.errors,
+            "action_types": [action.name for action in self.parsed],
+            "sentences": self.sentences,
+        }
+
+
+class ActionExtractor:
+    """Description -> action sequence with a trained ChemActor model.
+
+    >>> extractor = ActionExtractor.from_pretrained("outputs/sft-tiny")  # doctest: +SKIP
+    >>> extractor.extract(["The mixture was stirred for 2 h at 25 °C."])[0].actions  # doctest: +SKIP
+    'STIR for 2 h at 25 °C.'
+    """
+
+    def __init__(self, completer: Completer) -> None:
+        self.completer = completer
+
+    @classmethod
+    def from_pretrained(cls, path_or_repo: str, max_new_tokens: int = 256, **model_kwargs: Any) -> ActionExtractor:
+        return cls(ModelCompleter.from_pretrained(path_or_repo, max_new_tokens, **model_kwargs))
+
+    @classmethod
+    def from_model(cls, model: Any, tokenizer: Any, max_new_tokens: int = 256) -> ActionExtractor:
+        return cls(ModelCompleter(model, tokenizer, max_new_tokens))
+
+    @classmethod
+    def from_endpoint(
+        cls, urls: str | Sequence[str], max_new_tokens: int = 256, **backend_kwargs: Any
+    ) -> ActionExtractor:
+        """Use a served model; ``backend_kwargs`` go to ``EndpointBackend`` (``model``, ``api``, ...)."""
+        return cls(_endpoint_completer(urls, max_new_tokens, **backend_kwargs))
+
+    def extract(
+        self, descriptions: Iterable[str], batch_size: int = 8, split: bool = True, progress: bool = True
+    ) -> list[Extraction]:
+        """One :class:`Extraction` per description; with ``split``, sentence by sentence, actions joined."""
+        descriptions = list(descriptions)
+        sentences = [split_sentences(text) if split else [text.strip()] for text in descriptions]
+        prompts = [prompt_for("d2a", sentence) for group in sentences for sentence in group if sentence]
+        answers = iter(self.completer.complete(prompts, batch_size, progress))
+        return [
+            _extraction(description, group, [next(answers) for sentence in group if sentence])
+            for description, group in zip(descriptions, sentences, strict=True)
+        ]
+
+
+def _extraction(description: str, sentences: list[str], answers: list[str]) -> Extraction:
+    failures = [
+        f"sentence {index + 1}: {answer}" for index, answer in enumerate(answers) if isinstance(answer, Failure)
+    ]
+    if not description.strip():
+        return Extraction(description, "", errors=["empty description"])
+    if failures:
+        return Extraction(description, "", errors=failures, sentences=sentences)
+    actions = join_actions(answers)
+    try:
+        parsed = parse_actions(actions)
+    except ActionParseError as error:
+        return Extraction(description, actions, errors=[f"unparsable actions: {error}"], sentences=sentences)
+    return Extraction(description, actions, parsed, list(validate_actions(parsed)), sentences)
+
+
+# --- R2D ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Procedure:
+    """The procedure written for one reaction; ``error`` says why there is none."""
+
+    reaction: str
+    text: str
+    error: str | None = None
+
+    @property
+    def valid(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"reaction": self.reaction, "text": self.text, "valid": self.valid, "error": self.error}
+
+
+class ProcedureWriter:
+    """Reaction SMILES -> experimental procedure text with a trained ChemActor model.
+
+    Reactions are canonicalized with RDKit first (the training data is canonical); one that does not parse
+    gets its error and is not sent to the model.
+    """
+
+    def __init__(self, completer: Completer) -> None:
+        self.completer = completer
+
+    @classmethod
+    def from_pretrained(cls, path_or_repo: str, max_new_tokens: int = 512, **model_kwargs: Any) -> ProcedureWriter:
+        return cls(ModelCompleter.from_pretrained(path_or_repo, max_new_tokens, **model_kwargs))
+
+    @classmethod
+    def from_model(cls, model: Any, tokenizer: Any, max_new_tokens: int = 512) -> ProcedureWriter:
+        return cls(ModelCompleter(model, tokenizer, max_new_tokens))
+
+    @classmethod
+    def from_endpoint(
+        cls, urls: str | Sequence[str], max_new_tokens: int = 512, **backend_kwargs: Any
+    ) -> ProcedureWriter:
+        return cls(_endpoint_completer(urls, max_new_tokens, **backend_kwargs))
+
+    def describe(self, reactions: Iterable[str], batch_size: int = 8, progress: bool = True) -> list[Procedure]:
+        """One :class:`Procedure` per reaction SMILES, in input order."""
+        reactions = list(reactions)
+        inputs = [_canonical_reaction(reaction) for reaction in reactions]
+        prompts = [prompt_for("r2d", smiles) for smiles in inputs if not isinstance(smiles, Failure)]
+        answers = iter(self.completer.complete(prompts, batch_size, progress))
+        texts = [smiles if isinstance(smiles, Failure) else next(answers) for smiles in inputs]
+        return [
+            Procedure(reaction, "", str(text) if isinstance(text, Failure) else "empty procedure")
+            if isinstance(text, Failure) or not text
+            else Procedure(reaction, text)
+            for reaction, text in zip(reactions, texts, strict=True)
+        ]
+
+
+def _canonical_reaction(reaction: str) -> str:
+    """The RDKit-canonical reaction, or a :class:`Failure` naming what does not parse."""
+    try:
+        return canonicalize_reaction(reaction)
+    except InvalidSmilesError as error:
+        return Failure(f"invalid reaction SMILES: {error}")
