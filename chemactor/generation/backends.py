@@ -1,0 +1,468 @@
+"""Text generators behind one interface: an inference endpoint, a local transformers model, or rules.
+
+``EndpointBackend`` talks to text-generation-inference (``/generate``-style ``text_generation`` or
+``/v1/chat/completions``) or any OpenAI-compatible server through huggingface_hub's
+``AsyncInferenceClient``. Generated data is only as cheap as the endpoint is busy, so the backend keeps
+every endpoint loaded up to its concurrency limit, spreads requests over several URLs (least requests in
+flight first), and retries what a busy or flaky deployment throws at it: 429 ``overloaded``, 424, 5xx,
+timeouts, dropped connections, garbage bodies and errors that arrive inside a 200 stream. A 422
+(``validation``: the prompt is too long, say) will fail the same way again, so it is returned at once as a
+:class:`GenerationError` for the caller to record.
+
+``TransformersBackend`` runs a local model directory with batched ``generate``; concurrent callers are
+gathered into batches. ``AugmentBackend`` needs no model at all (see :mod:`chemactor.generation.augment`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import httpx2
+from huggingface_hub import AsyncInferenceClient
+from huggingface_hub.errors import (
+    HfHubHTTPError,
+    OfflineModeIsEnabled,
+    OverloadedError,
+    TextGenerationError,
+    ValidationError,
+)
+from tqdm.auto import tqdm
+
+from chemactor.generation.augment import Augmenter
+
+Prompt = str | Sequence[Mapping[str, str]]
+"""A plain prompt, or chat messages (``[{"role": "user", "content": ...}, ...]``)."""
+
+DEFAULT_CONCURRENCY = 8
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One answer: the text, token counts as the server reported them, and who answered."""
+
+    text: str
+    usage: dict[str, int] = field(default_factory=dict)
+    endpoint: str = ""
+
+
+class GenerationError(Exception):
+    """A request that failed for good (retries exhausted, or not worth retrying).
+
+    ``kind`` names the failure for summaries and ``--retry-failed``: ``validation``, ``overloaded``,
+    ``generation``, ``server``, ``timeout``, ``connection``, ``garbage``, ``http``, ``offline`` or ``local``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: str,
+        retryable: bool,
+        status: int | None = None,
+        endpoint: str = "",
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.retryable = retryable
+        self.status = status
+        self.endpoint = endpoint
+        self.attempts = attempts
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "message": str(self),
+            "status": self.status,
+            "endpoint": self.endpoint,
+            "attempts": self.attempts,
+        }
+
+
+def _status(exc: BaseException) -> int | None:
+    """The HTTP status behind ``exc``; huggingface_hub chains TGI errors onto the HTTP error."""
+    while exc is not None:
+        response = getattr(exc, "response", None)
+        if isinstance(exc, HfHubHTTPError) and response is not None:
+            return response.status_code
+        exc = exc.__cause__
+    return None
+
+
+def classify_error(exc: BaseException, endpoint: str = "") -> GenerationError | None:
+    """Map what the client raised to a :class:`GenerationError`; ``None`` for programming errors."""
+    status = _status(exc)
+    message = f"{type(exc).__name__}: {exc}".strip()
+    if isinstance(exc, OfflineModeIsEnabled):
+        kind, retryable = "offline", False
+        message = f"HF_HUB_OFFLINE=1 blocks every URL, {endpoint} included; unset it to use endpoints"
+    elif isinstance(exc, ValidationError) or status == 422:
+        kind, retryable = "validation", False
+    elif isinstance(exc, OverloadedError) or status == 429:
+        kind, retryable = "overloaded", True
+    elif isinstance(exc, TimeoutError | asyncio.TimeoutError) or status in (408, 504):
+        kind, retryable = "timeout", True
+    elif status is not None and (status >= 500 or status == 424):
+        kind, retryable = ("generation" if status == 424 else "server"), True
+    elif status is not None:
+        kind, retryable = "http", False
+    elif isinstance(exc, TextGenerationError):  # an error event inside a 200 stream
+        kind, retryable = "generation", True
+    elif isinstance(exc, httpx2.TransportError):
+        kind, retryable = "connection", True
+    elif isinstance(exc, ValueError | KeyError | IndexError | AttributeError):  # a body that is not the protocol
+        kind, retryable = "garbage", True
+    else:
+        return None
+    return GenerationError(message, kind=kind, retryable=retryable, status=status, endpoint=endpoint)
+
+
+class Backend(ABC):
+    """What the generation runner needs from a text generator."""
+
+    def __init__(self) -> None:
+        self.stats: Counter[str] = Counter()  # requests, retries, failed:<kind>, prompt_tokens, completion_tokens
+
+    @abstractmethod
+    async def agenerate(self, prompt: Prompt, **params: Any) -> Generation:
+        """Generate for one prompt; raise :class:`GenerationError` when it cannot."""
+
+    @abstractmethod
+    def describe(self) -> dict[str, Any]:
+        """Provenance recorded in every generated row's ``meta``."""
+
+    async def aclose(self) -> None:  # noqa: B027 (a no-op by default: not every backend holds connections)
+        """Release connections or workers bound to the running event loop."""
+
+    def _count(self, generation: Generation) -> Generation:
+        self.stats["requests"] += 1
+        for name, value in generation.usage.items():
+            self.stats[name] += value
+        return generation
+
+    def generate_many(
+        self, items: Iterable[Prompt], *, progress: bool = True, **params: Any
+    ) -> list[Generation | GenerationError]:
+        """Generate for every prompt concurrently (bounded by the backend), in input order.
+
+        Failures are returned in place rather than raised, so one bad prompt never costs the others.
+        Runs its own event loop: call :meth:`agenerate` instead from async code.
+        """
+        prompts = list(items)
+
+        async def run() -> list[Generation | GenerationError]:
+            bar = tqdm(total=len(prompts), desc="generate", unit="req", disable=not progress)
+
+            async def one(prompt: Prompt) -> Generation | GenerationError:
+                try:
+                    return await self.agenerate(prompt, **params)
+                except GenerationError as error:
+                    return error
+                finally:
+                    bar.update()
+                    bar.set_postfix(retries=self.stats["retries"], refresh=False)
+
+            try:
+                return list(await asyncio.gather(*(one(prompt) for prompt in prompts)))
+            finally:
+                bar.close()
+                await self.aclose()
+
+        return asyncio.run(run())
+
+
+class _LoopState:
+    """Clients and limits of one event loop: httpx connections cannot cross loops."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.clients: dict[str, AsyncInferenceClient] = {}
+        self.in_flight: Counter[str] = Counter()
+        self.semaphore: asyncio.Semaphore | None = None
+        self.lock = asyncio.Lock()
+
+
+class EndpointBackend(Backend):
+    """Generate through one or more TGI / OpenAI-compatible endpoints.
+
+    ``max_concurrency`` bounds requests in flight over all URLs; left ``None``, it is the sum of each
+    server's ``/info`` ``max_concurrent_requests`` (8 per endpoint that does not say). ``timeout`` bounds
+    each attempt; failed attempts are retried ``max_retries`` times with exponential backoff and full
+    jitter (``backoff * 2**attempt``, at most ``max_backoff`` seconds), on another URL when there is one.
+    ``stream=True`` reads answers as server-sent events (token by token).
+    """
+
+    def __init__(
+        self,
+        urls: str | Sequence[str],
+        model: str | None = None,
+        max_concurrency: int | None = None,
+        timeout: float = 120.0,
+        max_retries: int = 5,
+        api: Literal["chat", "generate"] = "chat",
+        *,
+        token: str | None = None,
+        stream: bool = False,
+        backoff: float = 0.5,
+        max_backoff: float = 30.0,
+    ) -> None:
+        super().__init__()
+        self.urls = [urls] if isinstance(urls, str) else list(urls)
+        if not self.urls:
+            raise ValueError("EndpointBackend needs at least one endpoint URL")
+        if api not in ("chat", "generate"):
+            raise ValueError(f"api must be 'chat' or 'generate', got {api!r}")
+        self.urls = [url.rstrip("/") for url in self.urls]
+        self.model = model
+        self.max_concurrency = max_concurrency
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.api = api
+        self.token = token
+        self.stream = stream
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self._state: _LoopState | None = None
+        self._turn = 0
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": "endpoint", "api": self.api, "model": self.model, "endpoints": self.urls}
+
+    def _client(self, url: str) -> AsyncInferenceClient:
+        return AsyncInferenceClient(base_url=url, token=self.token, timeout=self.timeout)
+
+    async def _loop_state(self) -> _LoopState:
+        loop = asyncio.get_running_loop()
+        if self._state is None or self._state.loop is not loop:
+            self._state = _LoopState(loop)
+        state = self._state
+        async with state.lock:
+            if state.semaphore is None:
+                state.clients = {url: self._client(url) for url in self.urls}
+                limit = self.max_concurrency or await self._server_concurrency(state)
+                state.semaphore = asyncio.Semaphore(limit)
+                self.max_concurrency = limit
+        return state
+
+    async def _server_concurrency(self, state: _LoopState) -> int:
+        """Sum of the endpoints' advertised ``max_concurrent_requests`` (``/info``), defaults where absent."""
+        total = 0
+        for client in state.clients.values():
+            try:
+                info = await asyncio.wait_for(client.get_endpoint_info(), self.timeout)
+                total += int(info.get("max_concurrent_requests") or DEFAULT_CONCURRENCY)
+            except Exception:  # not TGI (an OpenAI-compatible server has no /info): use the default
+                total += DEFAULT_CONCURRENCY
+        return total
+
+    def _pick(self, state: _LoopState, avoid: str | None) -> str:
+        """Least requests in flight first, rotating among ties; avoid the URL that just failed."""
+        candidates = [url for url in self.urls if url != avoid] or self.urls
+        self._turn += 1
+        rotated = candidates[self._turn % len(candidates) :] + candidates[: self._turn % len(candidates)]
+        return min(rotated, key=lambda url: state.in_flight[url])
+
+    async def agenerate(self, prompt: Prompt, **params: Any) -> Generation:
+        state = await self._loop_state()
+        assert state.semaphore is not None
+        failed_url: str | None = None
+        async with state.semaphore:
+            for attempt in range(self.max_retries + 1):
+                url = self._pick(state, failed_url)
+                state.in_flight[url] += 1
+                try:
+                    return self._count(await asyncio.wait_for(self._request(state, url, prompt, params), self.timeout))
+                except Exception as exc:
+                    error = classify_error(exc, url)
+                    if error is None:
+                        raise
+                    error.attempts = attempt + 1
+                    if not error.retryable or attempt == self.max_retries:
+                        self.stats[f"failed:{error.kind}"] += 1
+                        raise error from exc
+                    self.stats["retries"] += 1
+                    failed_url = url
+                finally:
+                    state.in_flight[url] -= 1
+                delay = min(self.max_backoff, self.backoff * 2**attempt)
+                await asyncio.sleep(random.uniform(0, delay))
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    async def _request(self, state: _LoopState, url: str, prompt: Prompt, params: Mapping[str, Any]) -> Generation:
+        params = dict(params)
+        grammar = params.pop("grammar", None)
+        if self.api == "chat":
+            messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
+            if "max_new_tokens" in params:
+                params["max_tokens"] = params.pop("max_new_tokens")
+            if grammar is not None:
+                params["response_format"] = grammar
+            return await self._chat(state, url, messages, params)
+        if not isinstance(prompt, str):
+            raise TypeError("the 'generate' api takes a plain prompt string, not chat messages")
+        if grammar is not None:
+            params["grammar"] = grammar
+        return await self._text_generation(state, url, prompt, params)
+
+    async def _chat(self, state: _LoopState, url: str, messages: list, params: dict[str, Any]) -> Generation:
+        if not self.stream:
+            output = await state.clients[url].chat_completion(messages, model=self.model, **params)
+            usage = output.usage
+            text = output.choices[0].message.content or ""
+            counts = (
+                {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens} if usage else {}
+            )
+            return Generation(text=text, usage=counts, endpoint=url)
+        # A streamed response stays open until its client closes, so each stream gets a client of its own.
+        parts: list[str] = []
+        counts = {}
+        async with self._client(url) as client:
+            chunks = await client.chat_completion(
+                messages, model=self.model, stream=True, stream_options={"include_usage": True}, **params
+            )
+            async for chunk in chunks:
+                if chunk.choices:
+                    parts.append(chunk.choices[0].delta.content or "")
+                if chunk.usage:
+                    counts = {
+                        "prompt_tokens": chunk.usage.prompt_tokens,
+                        "completion_tokens": chunk.usage.completion_tokens,
+                    }
+        return Generation(text="".join(parts), usage=counts, endpoint=url)
+
+    async def _text_generation(self, state: _LoopState, url: str, prompt: str, params: dict[str, Any]) -> Generation:
+        if not self.stream:
+            output = await state.clients[url].text_generation(prompt, details=True, **params)
+            counts = {"completion_tokens": output.details.generated_tokens} if output.details else {}
+            return Generation(text=output.generated_text, usage=counts, endpoint=url)
+        parts: list[str] = []
+        counts = {}
+        async with self._client(url) as client:
+            async for event in await client.text_generation(prompt, details=True, stream=True, **params):
+                parts.append(event.token.text if not event.token.special else "")
+                if event.details is not None:
+                    counts = {"completion_tokens": event.details.generated_tokens}
+        return Generation(text="".join(parts), usage=counts, endpoint=url)
+
+    async def aclose(self) -> None:
+        state, self._state = self._state, None
+        if state is not None:
+            for client in state.clients.values():
+                await client.close()
+
+
+class TransformersBackend(Backend):
+    """Generate with a local causal LM directory (``from_pretrained``), batching concurrent requests.
+
+    Requests that arrive together (the runner keeps many in flight) are padded into one ``generate`` call
+    of up to ``batch_size`` prompts with the same sampling parameters, run in a worker thread so the event
+    loop keeps writing finished rows meanwhile.
+    """
+
+    def __init__(self, model_path: str | Path, batch_size: int = 8, device: str | None = None) -> None:
+        super().__init__()
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.model_path = str(model_path)
+        self.batch_size = batch_size
+        self.tokenizer = AutoTokenizer.from_pretrained(self.model_path, padding_side="left")
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.model = AutoModelForCausalLM.from_pretrained(self.model_path)
+        if device:
+            self.model.to(device)
+        self.model.eval()
+        self._pending: list[tuple[str, dict[str, Any], asyncio.Future[Generation]]] = []
+        self._worker: asyncio.Task[None] | None = None
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": "transformers", "model": self.model_path}
+
+    def _render(self, prompt: Prompt) -> str:
+        if isinstance(prompt, str):
+            return prompt
+        if self.tokenizer.chat_template:
+            return self.tokenizer.apply_chat_template(list(prompt), tokenize=False, add_generation_prompt=True)
+        return "\n\n".join(message["content"] for message in prompt)
+
+    async def agenerate(self, prompt: Prompt, **params: Any) -> Generation:
+        future: asyncio.Future[Generation] = asyncio.get_running_loop().create_future()
+        self._pending.append((self._render(prompt), params, future))
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.create_task(self._drain())
+        return self._count(await future)
+
+    async def _drain(self) -> None:
+        while self._pending:
+            await asyncio.sleep(0)  # let callers scheduled in the same tick join the batch
+            params = self._pending[0][1]
+            batch = [item for item in self._pending if item[1] == params][: self.batch_size]
+            self._pending = [item for item in self._pending if all(item is not other for other in batch)]
+            try:
+                generations = await asyncio.to_thread(self._generate_batch, [item[0] for item in batch], params)
+            except Exception as exc:  # a model error fails this batch, not the whole run
+                error = GenerationError(f"{type(exc).__name__}: {exc}", kind="local", retryable=False)
+                self.stats["failed:local"] += len(batch)
+                for _, _, future in batch:
+                    future.set_exception(error)
+                continue
+            for (_, _, future), generation in zip(batch, generations, strict=True):
+                future.set_result(generation)
+
+    def _generate_batch(self, prompts: list[str], params: Mapping[str, Any]) -> list[Generation]:
+        import torch
+
+        if params.get("seed") is not None:
+            torch.manual_seed(int(params["seed"]))
+        temperature = params.get("temperature") or 0.0
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": params.get("max_new_tokens", 256),
+            "do_sample": temperature > 0,
+            "pad_token_id": self.tokenizer.pad_token_id,
+        }
+        if temperature > 0:
+            kwargs.update(temperature=temperature, top_p=params.get("top_p", 1.0))
+        inputs = self.tokenizer(prompts, return_tensors="pt", padding=True).to(self.model.device)
+        with torch.no_grad():
+            output = self.model.generate(**inputs, **kwargs)
+        new_tokens = output[:, inputs["input_ids"].shape[1] :]
+        generations = []
+        for row, mask in zip(new_tokens, inputs["attention_mask"], strict=True):
+            ends = (row == self.tokenizer.eos_token_id).nonzero()
+            length = int(ends[0]) if len(ends) else len(row)
+            text = self.tokenizer.decode(row[:length], skip_special_tokens=True)
+            usage = {"prompt_tokens": int(mask.sum()), "completion_tokens": length}
+            generations.append(Generation(text=text, usage=usage, endpoint=self.model_path))
+        return generations
+
+
+class AugmentBackend:
+    """Rule-based generation without a model: new (description, actions) pairs from seed pairs.
+
+    It is the default when no endpoint is configured, so the pipeline runs anywhere. Compound names,
+    quantities, temperatures and durations are substituted consistently in the text and the actions;
+    see :class:`~chemactor.generation.augment.Augmenter`.
+    """
+
+    def __init__(self, seeds: Iterable[Mapping[str, Any]], seed: int = 0) -> None:
+        self.seed = seed
+        self.augmenter = Augmenter.from_records(seeds)
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": "augment", "seed": self.seed, "vocabulary": self.augmenter.sizes()}
+
+    def variant(self, record: Mapping[str, Any], index: int) -> tuple[str, str, dict[str, str]]:
+        """The ``index``-th variant of a seed row: (description, actions, substitutions made).
+
+        Reproducible: the same seed row, index and ``seed`` give the same variant, so a resumed run
+        regenerates exactly what an interrupted one would have written.
+        """
+        rng = random.Random(f"{self.seed}:{record['id']}:{index}")
+        return self.augmenter.augment(record["description"], record["actions"], rng)

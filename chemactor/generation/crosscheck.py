@@ -1,0 +1,99 @@
+"""Cross-check a generated (reaction, description, actions) triple: does it hang together?
+
+An LLM writes the description and then the actions, and either step can drift: an action sequence that
+does not parse, a compound the text never mentions, a quantity that changed on the way, a product that is
+never isolated. Each check gives a verdict and a reason, all of which go into the row's ``meta``; rows
+that fail are kept, because deciding what to keep is the selection stage's job, and a reason is data.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from rapidfuzz import fuzz
+
+from chemactor.actions import ActionParseError, iter_chemicals, parse_actions, validate_actions
+from chemactor.chem import InvalidSmilesError, reaction_products
+from chemactor.generation.augment import numeric_values
+
+PLACEHOLDER = re.compile(r"^\$-?\d+\$$")
+NOT_COMPOUNDS = frozenset({"SLN"})  # the solution made by the last MAKESOLUTION, not a compound name
+FUZZY_THRESHOLD = 90.0  # partial-ratio similarity that counts a compound name as mentioned
+
+
+def _normalize(text: str) -> str:
+    return " ".join(text.replace("\u200c", "").lower().split())
+
+
+def mentioned(name: str, text: str, threshold: float = FUZZY_THRESHOLD) -> bool:
+    """Whether ``text`` mentions ``name``: verbatim (case- and spacing-insensitive) or nearly so.
+
+    "Nearly" forgives what paraphrase does to long IUPAC names (a dropped hyphen or bracket) without
+    letting a short name match inside an unrelated word.
+    """
+    name, text = _normalize(name), _normalize(text)
+    if name in text:
+        return True
+    return len(name) >= 8 and fuzz.partial_ratio(name, text) >= threshold
+
+
+def crosscheck(
+    actions: str,
+    description: str,
+    reaction_smiles: str = "",
+    roles: Mapping[str, Sequence[Mapping[str, str]]] | None = None,
+) -> dict[str, Any]:
+    """Check ``actions`` (readable grammar) against ``description`` and the reaction, when known.
+
+    Returns ``{"passed": bool, "checks": {name: bool}, "reasons": [str, ...]}``; a check that does not
+    apply (no reaction given, say) is absent from ``checks``.
+    """
+    checks: dict[str, bool] = {}
+    reasons: list[str] = []
+    try:
+        parsed = parse_actions(actions)
+    except ActionParseError as exc:
+        return {"passed": False, "checks": {"parse": False}, "reasons": [f"parse: {exc}"]}
+    checks["parse"] = True
+
+    problems = validate_actions(parsed, reaction_smiles or None)
+    checks["valid"] = not problems
+    reasons += [f"validate: {problem}" for problem in problems]
+
+    chemicals = [c for c in iter_chemicals(parsed) if c.name not in NOT_COMPOUNDS and not PLACEHOLDER.match(c.name)]
+    missing = sorted({c.name for c in chemicals if not mentioned(c.name, description)})
+    checks["compounds_in_description"] = not missing
+    reasons += [f"compound not in description: {name}" for name in missing]
+
+    described_values = numeric_values(description)
+    changed = sorted(
+        {
+            f"{c.name} ({quantity})"
+            for c in chemicals
+            for quantity in c.quantity
+            if not numeric_values(quantity) <= described_values
+        }
+    )
+    checks["quantities_agree"] = not changed
+    reasons += [f"quantity not in description: {item}" for item in changed]
+
+    if reaction_smiles:
+        try:
+            has_product = bool(reaction_products(reaction_smiles))
+        except InvalidSmilesError as exc:
+            has_product = False
+            reasons.append(f"reaction: {exc}")
+        if has_product:
+            checks["product_yielded"] = any(action.name == "YIELD" for action in parsed)
+            if not checks["product_yielded"]:
+                reasons.append("product: no YIELD action")
+
+    reactant_names = [c.get("name") for c in (roles or {}).get("reactants", []) if c.get("name")]
+    if reactant_names:
+        absent = [name for name in reactant_names if not mentioned(name, description)]
+        checks["reactants_in_description"] = not absent
+        reasons += [f"reactant not in description: {name}" for name in absent]
+
+    return {"passed": not reasons, "checks": checks, "reasons": reasons}

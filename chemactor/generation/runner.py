@@ -1,0 +1,428 @@
+"""The resumable generation runner: reaction -> description -> actions -> cross-check, row by row.
+
+For every input record (and every sample of it) the runner asks the backend for a description (R2D),
+then for its action sequence (D2A), cross-checks the two against each other and the reaction, and
+appends the finished row to disk the moment it is done. ``steps`` picks the whole chain or one step
+(``r2d`` only; ``d2a`` over existing descriptions such as ORD procedures) or rule-based ``augment``.
+
+Generation is slow and endpoints fail, so nothing done is ever lost. The output directory holds::
+
+    OUTPUT/manifest.json              settings, prompt hashes and backend that made the rows; run history
+    OUTPUT/shards/part-NNNNN.jsonl    one file per run; one chemactor.data record per line
+    OUTPUT/failures/part-NNNNN.ndjson {"id", "input_id", "error": {kind, message, ...}, "time"} per failed item
+
+(Failures are newline-delimited JSON but not records, hence not ``.jsonl``, which record readers collect.)
+Each line is written with one ``os.write`` of the complete line (to a file opened for appending) and
+fsynced at most every ``fsync_interval`` seconds, so a killed run loses only the requests in flight and
+at worst leaves a final line without its newline, which the next run truncates before appending.
+Rerunning the same command resumes: rows already written are skipped, failed items are skipped too
+unless ``retry_failed`` is set. Row ids are ``<input id>/<sample>``, stable across runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import time
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import datasets
+from tqdm.auto import tqdm
+
+from chemactor.actions import ACTION_NAMES
+from chemactor.data import RecordError, actions_style, get_meta, iter_jsonl, load_seeds, make_record, read_records
+from chemactor.generation.backends import AugmentBackend, Backend, GenerationError
+from chemactor.generation.crosscheck import crosscheck
+from chemactor.generation.prompts import DEFAULT_VERSION, PromptFile, clean_completion, load_prompt
+
+STEPS: tuple[str, ...] = ("chain", "r2d", "d2a", "augment")
+TASKS_OF_STEP: dict[str, tuple[str, ...]] = {"chain": ("r2d", "d2a"), "r2d": ("r2d",), "d2a": ("d2a",), "augment": ()}
+# what an input row must carry for each step
+REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
+    "chain": ("reaction_smiles",),
+    "r2d": ("reaction_smiles",),
+    "d2a": ("description",),
+    "augment": ("description", "actions"),
+}
+MANIFEST_FORMAT = "chemactor-generation/1"
+
+
+class ResumeError(ValueError):
+    """The output directory holds rows made with other settings; resuming would mix two datasets."""
+
+
+@dataclass
+class RunSettings:
+    """What makes the rows what they are; a resumed run must use the same (see :class:`ResumeError`)."""
+
+    steps: str = "chain"
+    samples: int = 1
+    shots: int = 3
+    prompt_version: str = DEFAULT_VERSION
+    prompts_dir: str | None = None
+    sampling: dict[str, Any] = field(default_factory=dict)
+    max_in_flight: int = 256
+    fsync_interval: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.steps not in STEPS:
+            raise ValueError(f"steps must be one of {', '.join(STEPS)}, got {self.steps!r}")
+        if self.samples < 1:
+            raise ValueError(f"samples must be >= 1, got {self.samples}")
+
+
+@dataclass
+class RunSummary:
+    """What a run did, printed at the end and recorded in the manifest."""
+
+    output_dir: str
+    done: int = 0
+    skipped: int = 0
+    failed: Counter[str] = field(default_factory=Counter)  # kind -> count
+    crosscheck_failed: int = 0
+    retries: int = 0
+    tokens: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def __str__(self) -> str:
+        failed = ", ".join(f"{kind} {count}" for kind, count in sorted(self.failed.items())) or "none"
+        tokens = ", ".join(f"{name} {count}" for name, count in sorted(self.tokens.items())) or "not reported"
+        return (
+            f"{self.output_dir}: {self.done} rows written in {self.seconds:.1f} s, {self.skipped} already done; "
+            f"failed: {failed}; cross-check failed on {self.crosscheck_failed} rows (kept); "
+            f"retries {self.retries}; tokens: {tokens}"
+        )
+
+
+class ItemError(Exception):
+    """An input row this step cannot use (a missing field); recorded like a failed request."""
+
+
+# --- on-disk store ----------------------------------------------------------------------------------
+
+
+def _repair(path: Path) -> None:
+    """Cut a torn final line (a write interrupted by a kill) so appending continues on a line boundary."""
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        with path.open("r+b") as handle:
+            handle.truncate(data.rfind(b"\n") + 1)
+
+
+class _AppendLog:
+    """A JSONL file written one complete line per ``os.write``, created on the first line."""
+
+    def __init__(self, path: Path, fsync_interval: float) -> None:
+        self.path = path
+        self.fsync_interval = fsync_interval
+        self._fd: int | None = None
+        self._synced = time.monotonic()
+
+    def append(self, row: Mapping[str, Any]) -> None:
+        if self._fd is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        data = (json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8")
+        while data:
+            data = data[os.write(self._fd, data) :]
+        if time.monotonic() - self._synced >= self.fsync_interval:
+            os.fsync(self._fd)
+            self._synced = time.monotonic()
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.fsync(self._fd)
+            os.close(self._fd)
+            self._fd = None
+
+
+class OutputStore:
+    """The output directory: finished ids, failures, the manifest, and this run's append-only files."""
+
+    def __init__(self, directory: str | Path, fsync_interval: float = 1.0) -> None:
+        self.directory = Path(directory)
+        self.manifest_path = self.directory / "manifest.json"
+        logs = [*self.directory.glob("shards/part-*.jsonl"), *self.directory.glob("failures/part-*.ndjson")]
+        for path in logs:
+            _repair(path)
+        part = 1 + max((int(path.name[5:10]) for path in logs), default=-1)
+        self.rows = _AppendLog(self.directory / "shards" / f"part-{part:05d}.jsonl", fsync_interval)
+        self.failures = _AppendLog(self.directory / "failures" / f"part-{part:05d}.ndjson", fsync_interval)
+
+    def finished_ids(self) -> set[str]:
+        return {row["id"] for path in self.directory.glob("shards/*.jsonl") for row in read_records(path)}
+
+    def failed_ids(self) -> set[str]:
+        return {row["id"] for path in self.directory.glob("failures/*.ndjson") for _, row in iter_jsonl(path)}
+
+    def read_manifest(self) -> dict[str, Any]:
+        return json.loads(self.manifest_path.read_text(encoding="utf-8")) if self.manifest_path.exists() else {}
+
+    def write_manifest(self, manifest: Mapping[str, Any]) -> None:
+        """Replace the manifest atomically: a kill mid-write leaves the old one, never half a file."""
+        tmp = self.manifest_path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        os.replace(tmp, self.manifest_path)
+
+    def close(self) -> None:
+        self.rows.close()
+        self.failures.close()
+
+
+def read_inputs(
+    source: str, data_dir: str | Path | None = None, split: str | None = None, limit: int | None = None
+) -> list[dict[str, str]]:
+    """Input rows: a seed source (``ord``, ``paragraph2actions``, ``smiles2actions``; ``examples`` for the
+    set shipped with the package) or a file of records (``.jsonl`` or ``.parquet``), optionally one split.
+    """
+    path = Path(source)
+    if path.suffix == ".jsonl":
+        rows = read_records(path)
+    elif path.suffix == ".parquet":
+        rows = list(datasets.Dataset.from_parquet(str(path)))
+    else:
+        if source == "examples":
+            from chemactor.examples import load_examples
+
+            splits = load_examples()
+        else:
+            splits = load_seeds(source, data_dir)
+        rows = [row for name in splits for row in splits[name]]
+    if split is not None:
+        rows = [row for row in rows if row["split"] == split]
+    return rows[:limit] if limit is not None else rows
+
+
+# --- the runner -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Item:
+    id: str
+    record: Mapping[str, Any]
+    sample: int
+
+
+def component_roles(record: Mapping[str, Any]) -> dict[str, list[dict[str, str]]] | None:
+    """Reactants, reagents, solvents, catalysts and products (``{"name", "smiles"}`` each) from ``meta``.
+
+    ORD seeds call them ``components``, the example set ``roles``; both have the same shape.
+    """
+    meta = get_meta(record)
+    return meta.get("roles") or meta.get("components")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class GenerationRunner:
+    """Runs one step (or the chain) over input records into an output directory; see the module doc.
+
+    ``examples`` are the few-shot pool: rows with a reaction and a description show R2D, rows with a
+    description and readable actions show D2A; each item draws its ``shots`` examples reproducibly.
+    """
+
+    def __init__(
+        self,
+        backend: Backend | AugmentBackend,
+        settings: RunSettings | None = None,
+        examples: Sequence[Mapping[str, Any]] = (),
+    ) -> None:
+        self.backend = backend
+        self.settings = settings or RunSettings()
+        augmenting = self.settings.steps == "augment"
+        if augmenting != isinstance(backend, AugmentBackend):
+            raise ValueError(f"steps {self.settings.steps!r} does not go with a {type(backend).__name__}")
+        self.prompts: dict[str, PromptFile] = {
+            task: load_prompt(task, self.settings.prompt_version, self.settings.prompts_dir)
+            for task in TASKS_OF_STEP[self.settings.steps]
+        }
+        self.examples = {
+            "r2d": [
+                {**row, "roles": component_roles(row) or {}}
+                for row in examples
+                if row.get("reaction_smiles") and row.get("description")
+            ],
+            "d2a": [
+                row
+                for row in examples
+                if row.get("description") and row.get("actions") and actions_style(row) == "readable"
+            ],
+        }
+        missing = [task for task in self.prompts if self.settings.shots and not self.examples[task]]
+        if missing:
+            raise ValueError(f"no few-shot examples for {', '.join(missing)}; pass examples or set shots=0")
+
+    def identity(self) -> dict[str, Any]:
+        """The settings that must match for a resume (endpoints may change, the model may not)."""
+        settings = asdict(self.settings)
+        for transient in ("max_in_flight", "fsync_interval"):
+            settings.pop(transient)
+        generator = {key: value for key, value in self.backend.describe().items() if key != "endpoints"}
+        prompts = {task: prompt.provenance for task, prompt in self.prompts.items()}
+        return {"settings": settings, "generator": generator, "prompts": prompts}
+
+    def run(
+        self,
+        inputs: Iterable[Mapping[str, Any]],
+        output_dir: str | Path,
+        *,
+        retry_failed: bool = False,
+        progress: bool = True,
+    ) -> RunSummary:
+        """Generate every missing row of ``inputs`` into ``output_dir``; safe to kill and rerun."""
+        store = OutputStore(output_dir, self.settings.fsync_interval)
+        manifest = store.read_manifest()
+        identity = self.identity()
+        if manifest:
+            changed = sorted(key for key in identity if manifest.get(key) != identity[key])
+            if changed:
+                raise ResumeError(
+                    f"{store.manifest_path} was written with other {', '.join(changed)}; "
+                    "use a new output directory or the original settings"
+                )
+        items = self._items(inputs)
+        finished = store.finished_ids()
+        skip = finished if retry_failed else finished | store.failed_ids()
+        todo = [item for item in items if item.id not in skip]
+        summary = RunSummary(output_dir=str(output_dir), skipped=len(items) - len(todo))
+        runs = [*manifest.get("runs", []), {"started": _now(), "status": "running", "shard": store.rows.path.name}]
+        store.write_manifest({"format": MANIFEST_FORMAT, **identity, "runs": runs})
+        started = time.monotonic()
+        status = "interrupted"
+        try:
+            asyncio.run(self._run_all(todo, store, summary, progress))
+            status = "complete" if not summary.failed else "complete with failures"
+        finally:
+            store.close()
+            summary.seconds = time.monotonic() - started
+            if isinstance(self.backend, Backend):
+                summary.retries = self.backend.stats["retries"]
+                summary.tokens = {
+                    name: self.backend.stats[name]
+                    for name in ("prompt_tokens", "completion_tokens")
+                    if self.backend.stats[name]
+                }
+            runs[-1].update(
+                finished=_now(),
+                status=status,
+                written=summary.done,
+                failed=dict(summary.failed),
+                crosscheck_failed=summary.crosscheck_failed,
+                tokens=summary.tokens,
+                retries=summary.retries,
+            )
+            store.write_manifest(
+                {"format": MANIFEST_FORMAT, **identity, "runs": runs, "rows": len(finished) + summary.done}
+            )
+        return summary
+
+    def _items(self, inputs: Iterable[Mapping[str, Any]]) -> list[_Item]:
+        items, seen = [], set()
+        for record in inputs:
+            if record["id"] in seen:
+                raise RecordError(f"input id {record['id']!r} occurs twice; ids must be unique across the inputs")
+            seen.add(record["id"])
+            items += [_Item(f"{record['id']}/{k}", record, k) for k in range(self.settings.samples)]
+        return items
+
+    async def _run_all(self, items: list[_Item], store: OutputStore, summary: RunSummary, progress: bool) -> None:
+        bar = tqdm(total=len(items), desc=f"generate ({self.settings.steps})", unit="row", disable=not progress)
+        limit = asyncio.Semaphore(self.settings.max_in_flight)
+
+        async def one(item: _Item) -> None:
+            async with limit:
+                try:
+                    row = await self._generate(item)
+                except (GenerationError, ItemError) as exc:
+                    error = (
+                        exc.to_dict() if isinstance(exc, GenerationError) else {"kind": "input", "message": str(exc)}
+                    )
+                    store.failures.append(
+                        {"id": item.id, "input_id": item.record["id"], "error": error, "time": _now()}
+                    )
+                    summary.failed[error["kind"]] += 1
+                else:
+                    store.rows.append(row)
+                    summary.done += 1
+                    summary.crosscheck_failed += not (get_meta(row).get("crosscheck") or {"passed": True})["passed"]
+            bar.update()
+            if isinstance(self.backend, Backend):
+                bar.set_postfix(
+                    failed=sum(summary.failed.values()), retries=self.backend.stats["retries"], refresh=False
+                )
+
+        try:
+            await asyncio.gather(*(one(item) for item in items))
+        finally:
+            bar.close()
+            if isinstance(self.backend, Backend):
+                await self.backend.aclose()
+
+    async def _generate(self, item: _Item) -> dict[str, str]:
+        record, steps = item.record, self.settings.steps
+        absent = [name for name in REQUIRED_FIELDS[steps] if not record.get(name)]
+        if absent:
+            raise ItemError(f"input {record['id']!r} has no {', '.join(absent)} for steps {steps!r}")
+        roles = component_roles(record)
+        meta: dict[str, Any] = {
+            "input": {"id": record["id"], "source": record["source"]},
+            "sample": item.sample,
+            "steps": steps,
+            "generator": self.backend.describe(),
+            "created": _now(),
+        }
+        if roles:
+            meta["roles"] = roles
+        if isinstance(self.backend, AugmentBackend):
+            description, actions, substitutions = self.backend.variant(record, item.sample)
+            meta["substitutions"] = substitutions
+            meta["crosscheck"] = crosscheck(actions, description)
+            return make_record(id=item.id, source="augmented", description=description, actions=actions,
+                               split=record["split"], meta=meta)  # fmt: skip
+
+        params = dict(self.settings.sampling)
+        if params.get("seed") is not None:
+            params["seed"] = int(params["seed"]) + item.sample  # distinct samples of one input
+        meta.update(sampling=params, prompts={}, usage={}, endpoints={})
+        description, actions = record.get("description") or "", ""
+        if "r2d" in self.prompts:
+            prompt = self.prompts["r2d"].render(
+                examples=self._shots(item, "r2d"), reaction_smiles=record["reaction_smiles"], roles=roles or {}
+            )
+            description = await self._ask(prompt, "r2d", params, meta)
+        if "d2a" in self.prompts:
+            prompt = self.prompts["d2a"].render(
+                examples=self._shots(item, "d2a"), description=description, action_names=ACTION_NAMES
+            )
+            actions = await self._ask(prompt, "d2a", params, meta)
+            meta["crosscheck"] = crosscheck(actions, description, record.get("reaction_smiles") or "", roles)
+        return make_record(
+            id=item.id,
+            source="generated",
+            reaction_smiles=record.get("reaction_smiles") or "",
+            description=description,
+            actions=actions,
+            split=record["split"],
+            meta=meta,
+        )
+
+    async def _ask(self, prompt: str, task: str, params: Mapping[str, Any], meta: dict[str, Any]) -> str:
+        assert isinstance(self.backend, Backend)
+        generation = await self.backend.agenerate(prompt, **params)
+        meta["prompts"][task] = self.prompts[task].provenance
+        meta["usage"][task] = generation.usage
+        meta["endpoints"][task] = generation.endpoint
+        return clean_completion(generation.text, task)
+
+    def _shots(self, item: _Item, task: str) -> list[Mapping[str, Any]]:
+        pool = [row for row in self.examples[task] if row["id"] != item.record["id"]]
+        return random.Random(f"{item.id}:{task}").sample(pool, min(self.settings.shots, len(pool)))
