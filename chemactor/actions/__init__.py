@@ -52,6 +52,7 @@ from chemactor.actions.model import (
     Yield,
     iter_chemicals,
 )
+from chemactor.actions.validation import validate_actions
 
 __all__ = [
     "ACTION_CLASSES",
@@ -94,4 +95,5 @@ __all__ = [
     "format_actions",
     "iter_chemicals",
     "parse_actions",
+    "validate_actions",
 ]

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from chemactor.actions.model import ACTION_CLASSES, Action, Chemical, Slot, slots
+from chemactor.actions.model import ACTION_CLASSES, Action, Chemical, Slot, is_required, slots
 
 ZWNJ = "\u200c"
 _NAME_PAREN, _NAME_PAREN_ESCAPED = " (", f" {ZWNJ}("
@@ -40,6 +40,10 @@ class ActionParseError(ValueError):
         self.text = text
         self.reason = reason
         super().__init__(f"action {index} {text!r}: {reason}")
+
+    def __reduce__(self) -> tuple[type, tuple[int, str, str]]:
+        # Rebuild from the fields, not the message, so the error survives worker processes (datasets.map).
+        return type(self), (self.index, self.text, self.reason)
 
 
 def chemical_to_text(chemical: Chemical) -> str:
@@ -96,15 +100,11 @@ class ActionStringConverter:
             rest, value = _parse_value(spec, rest)
             if value is not None:
                 values[spec.name] = value
-            elif _is_required(spec):
+            elif is_required(spec):
                 raise ActionParseError(index, text, f"{keyword} needs {_describe(spec)}")
         if rest:
             raise ActionParseError(index, text, f"unexpected text {rest!r} after {keyword}")
         return action_type(**values)
-
-
-def _is_required(spec: dataclasses.Field) -> bool:
-    return spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING
 
 
 def _describe(spec: dataclasses.Field) -> str:

@@ -44,35 +44,39 @@ class Slot(Enum):
     REPETITIONS = "repetitions"  # `` 3 x`` when more than once
 
 
-def _slot(slot: Slot, keyword: str | None, *, compound: bool = False, **kwargs: Any) -> Any:
-    return field(metadata={"slot": slot, "keyword": keyword, "compound": compound}, **kwargs)
+def _slot(slot: Slot, keyword: str | None, **metadata: Any) -> dict[str, Any]:
+    return {"slot": slot, "keyword": keyword, "compound": False, "choices": None, "count": None} | metadata
 
 
 def chemical(keyword: str | None = None) -> Any:
     """A required compound, written right after the action keyword (``keyword`` first if given)."""
-    return _slot(Slot.CHEMICAL, keyword)
+    return field(metadata=_slot(Slot.CHEMICAL, keyword))
 
 
-def chemicals(keyword: str = "with") -> Any:
-    """Several compounds joined by `` and ``."""
-    return _slot(Slot.CHEMICALS, keyword)
+def chemicals(keyword: str = "with", *, count: tuple[int, int | None] = (1, None)) -> Any:
+    """Several compounds joined by `` and ``; ``count`` is the (min, max) that makes sense."""
+    return field(metadata=_slot(Slot.CHEMICALS, keyword, count=count))
 
 
-def text(keyword: str | None, *, required: bool = False, compound: bool = False) -> Any:
-    """A free-text value after ``keyword``; ``keyword=None`` means the value follows the action keyword."""
-    if required:
-        return _slot(Slot.TEXT, keyword, compound=compound)
-    return _slot(Slot.TEXT, keyword, compound=compound, default=None)
+def text(
+    keyword: str | None, *, required: bool = False, compound: bool = False, choices: tuple[str, ...] | None = None
+) -> Any:
+    """A free-text value after ``keyword``; ``keyword=None`` means the value follows the action keyword.
+
+    ``compound`` marks text that names a compound; ``choices`` the only values that make sense.
+    """
+    metadata = _slot(Slot.TEXT, keyword, compound=compound, choices=choices)
+    return field(metadata=metadata) if required else field(default=None, metadata=metadata)
 
 
 def flag(phrase: str) -> Any:
     """A boolean written as ``phrase`` when true."""
-    return _slot(Slot.FLAG, phrase, default=False)
+    return field(default=False, metadata=_slot(Slot.FLAG, phrase))
 
 
 def repetitions() -> Any:
     """How many times the action is done, written `` N x`` when ``N != 1``."""
-    return _slot(Slot.REPETITIONS, None, default=1)
+    return field(default=1, metadata=_slot(Slot.REPETITIONS, None))
 
 
 @dataclass
@@ -101,7 +105,7 @@ class CollectLayer(Action):
     """Keep one layer after a phase separation: ``aqueous`` or ``organic``."""
 
     name: ClassVar[str] = "COLLECTLAYER"
-    layer: str = text(None, required=True)
+    layer: str = text(None, required=True, choices=("aqueous", "organic"))
 
 
 @dataclass
@@ -146,7 +150,7 @@ class Filter(Action):
     """Filter, optionally saying which phase is kept: ``filtrate`` or ``precipitate``."""
 
     name: ClassVar[str] = "FILTER"
-    phase_to_keep: str | None = text("keep")
+    phase_to_keep: str | None = text("keep", choices=("filtrate", "precipitate"))
 
 
 @dataclass
@@ -169,7 +173,7 @@ class MakeSolution(Action):
     """Make a solution of several compounds; a later action uses it as ``SLN``."""
 
     name: ClassVar[str] = "MAKESOLUTION"
-    materials: list[Chemical] = chemicals()
+    materials: list[Chemical] = chemicals(count=(2, None))
 
 
 @dataclass
@@ -198,7 +202,7 @@ class Partition(Action):
     """Partition between two immiscible phases."""
 
     name: ClassVar[str] = "PARTITION"
-    materials: list[Chemical] = chemicals()
+    materials: list[Chemical] = chemicals(count=(2, 2))
 
 
 @dataclass
@@ -337,6 +341,11 @@ SPECIAL_ACTION_NAMES: tuple[str, ...] = ("NOACTION", "OTHERLANGUAGE", "FOLLOWOTH
 def slots(action_type: type[Action]) -> tuple[dataclasses.Field, ...]:
     """The fields of an action class in writing order."""
     return dataclasses.fields(action_type)
+
+
+def is_required(spec: dataclasses.Field) -> bool:
+    """Whether the grammar requires the field (it has no default)."""
+    return spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING
 
 
 def iter_chemicals(actions: Iterable[Action]) -> Iterator[Chemical]:
