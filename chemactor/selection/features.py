@@ -324,18 +324,23 @@ _FRACTION_EDGES = np.array([0.2, 0.4, 0.6, 0.8, 0.999], dtype=float)
 
 
 class LengthView(_ScalarView):
-    """Description length in words, number of actions, and actions per description sentence."""
+    """Description length in words, number of actions, actions per sentence and words per action.
+
+    The two ratios tie the lengths of the two sides together: a truncated or padded action list keeps
+    plausible lengths on each side but not in proportion.
+    """
 
     name = "lengths"
-    features = ("description_words", "actions", "actions_per_sentence")
-    edges = (_COUNT_EDGES, _COUNT_EDGES, _RATIO_EDGES)
+    features = ("description_words", "actions", "actions_per_sentence", "words_per_action")
+    edges = (_COUNT_EDGES, _COUNT_EDGES, _RATIO_EDGES, _COUNT_EDGES)
 
     def _values(self, batch: Batch) -> np.ndarray:
         words = np.array([len(text.split()) for text in batch.descriptions], dtype=float)
         n_actions = np.array([len(types) for types in batch.action_types], dtype=float)
         sentences = np.array([len(_SENTENCE_END.findall(text.strip() + " ")) or 1 for text in batch.descriptions])
         per_sentence = np.where(words > 0, n_actions / sentences, np.nan)
-        return np.stack([np.where(words > 0, words, np.nan), n_actions, per_sentence], axis=1)
+        per_action = np.where((words > 0) & (n_actions > 0), words / np.maximum(n_actions, 1), np.nan)
+        return np.stack([np.where(words > 0, words, np.nan), n_actions, per_sentence, per_action], axis=1)
 
 
 def _normalize(text: str) -> str:

@@ -85,7 +85,8 @@ class DivergenceSelector:
     ``views``: the feature views (default :func:`~chemactor.selection.features.default_views`);
     ``weights``: per-view weights of the combined score (default :data:`DEFAULT_WEIGHTS`, 1 for others);
     ``divergence``: ``"kl"`` or ``"js"``; ``smoothing``: the uniform share ``lam`` of every reference
-    distribution; ``style``: the action format of the data (``readable`` or ``placeholder``).
+    distribution; ``style``: the action format of the data (``readable`` or ``placeholder``);
+    ``deduplicate``: mark duplicates (never selected); off, every ``duplicate`` is false.
     """
 
     def __init__(
@@ -97,6 +98,7 @@ class DivergenceSelector:
         style: str = "readable",
         folds: int = 5,
         batch_size: int = 1000,
+        deduplicate: bool = True,
     ):
         if divergence not in ("kl", "js"):
             raise ValueError(f"divergence must be 'kl' or 'js', got {divergence!r}")
@@ -116,7 +118,7 @@ class DivergenceSelector:
         if sum(self.weights.values()) <= 0:
             raise ValueError("the view weights must not all be zero")
         self.divergence, self.smoothing, self.style = divergence, smoothing, style
-        self.folds, self.batch_size = folds, batch_size
+        self.folds, self.batch_size, self.deduplicate = folds, batch_size, deduplicate
         self.reference_counts: dict[str, np.ndarray] = {}
         self.log_p: dict[str, np.ndarray] = {}
         self.mean: dict[str, float] = {}
@@ -252,7 +254,7 @@ class DivergenceSelector:
             desc="Scoring divergence",
             **map_kwargs,
         )
-        duplicate = self._duplicates(scored)
+        duplicate = self._duplicates(scored) if self.deduplicate else np.zeros(len(scored), dtype=bool)
         return scored.remove_columns(["_pair_key", "_text_key"]).add_column("duplicate", duplicate)
 
     @staticmethod
@@ -272,6 +274,39 @@ class DivergenceSelector:
 
     # --- selecting ------------------------------------------------------------------------------
 
+    def selection_mask(
+        self,
+        scored: datasets.Dataset,
+        *,
+        fraction: float | None = None,
+        k: int | None = None,
+        threshold: float | None = None,
+    ) -> np.ndarray:
+        """Which rows of ``scored`` to keep (a boolean array); duplicates are never kept.
+
+        Exactly one of ``fraction`` (of all rows), ``k`` (rows) or ``threshold`` (highest ``divergence``
+        kept) says how many: the lowest-divergence rows are taken.
+        """
+        options = {"fraction": fraction, "k": k, "threshold": threshold}
+        given = [name for name, value in options.items() if value is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of fraction, k or threshold (got {', '.join(given) or 'none'})")
+        _check_columns(scored, "scored dataset", ("divergence", "duplicate"))
+        divergence = scored.data.column("divergence").to_numpy(zero_copy_only=False).astype(float)
+        eligible = ~scored.data.column("duplicate").to_numpy(zero_copy_only=False) & ~np.isnan(divergence)
+        if threshold is not None:
+            return eligible & (divergence <= threshold)
+        if fraction is not None:
+            if not 0 <= fraction <= 1:
+                raise ValueError(f"fraction must be in [0, 1], got {fraction}")
+            k = round(fraction * len(scored))
+        if k < 0:
+            raise ValueError(f"k must be >= 0, got {k}")
+        candidates = np.flatnonzero(eligible)
+        keep = np.zeros(len(scored), dtype=bool)
+        keep[candidates[np.argsort(divergence[candidates], kind="stable")[:k]]] = True
+        return keep
+
     def select(
         self,
         scored: datasets.Dataset,
@@ -280,32 +315,9 @@ class DivergenceSelector:
         k: int | None = None,
         threshold: float | None = None,
     ) -> datasets.Dataset:
-        """The rows of ``scored`` to keep, in their original order; duplicates are never kept.
-
-        Exactly one of ``fraction`` (of all rows), ``k`` (rows) or ``threshold`` (highest ``divergence``
-        kept) says how many: the lowest-divergence rows are taken.
-        """
-        given = [
-            name for name, value in (("fraction", fraction), ("k", k), ("threshold", threshold)) if value is not None
-        ]
-        if len(given) != 1:
-            raise ValueError(f"give exactly one of fraction, k or threshold (got {', '.join(given) or 'none'})")
-        _check_columns(scored, "scored dataset", ("divergence", "duplicate"))
-        divergence = scored.data.column("divergence").to_numpy(zero_copy_only=False).astype(float)
-        eligible = ~scored.data.column("duplicate").to_numpy(zero_copy_only=False) & ~np.isnan(divergence)
-        if threshold is not None:
-            keep = np.flatnonzero(eligible & (divergence <= threshold))
-        else:
-            if fraction is not None:
-                if not 0 <= fraction <= 1:
-                    raise ValueError(f"fraction must be in [0, 1], got {fraction}")
-                k = round(fraction * len(scored))
-            if k < 0:
-                raise ValueError(f"k must be >= 0, got {k}")
-            candidates = np.flatnonzero(eligible)
-            best = candidates[np.argsort(divergence[candidates], kind="stable")[:k]]
-            keep = np.sort(best)
-        return scored.select(keep)
+        """The rows :meth:`selection_mask` keeps, in their original order."""
+        mask = self.selection_mask(scored, fraction=fraction, k=k, threshold=threshold)
+        return scored.select(np.flatnonzero(mask))
 
     # --- whole sets -----------------------------------------------------------------------------
 
@@ -318,8 +330,7 @@ class DivergenceSelector:
                 totals[view.name] += bag_counts(view.bags(batch), view.size)
         return totals
 
-    def set_divergences(self, dataset: datasets.Dataset) -> dict[str, dict[str, float]]:
-        """Per view, KL and JS (nats) of the whole ``dataset``'s distribution from the reference."""
+    def set_divergences(self, counts: Mapping[str, np.ndarray]) -> dict[str, dict[str, float]]:
+        """Per view, KL and JS (nats) from the reference of a set given by its :meth:`counts`."""
         self._check_fitted()
-        counts = self.counts(dataset)
         return {name: set_divergences(counts[name], self.reference_counts[name], self.smoothing) for name in self.log_p}

@@ -1,0 +1,141 @@
+"""Selection quality on a labelled noisy pool: DivergenceSelector vs random selection vs DSIR.
+
+Every method keeps k = (number of good rows) rows of the pool built by ``benchmarks/noisy_pool.py``;
+the table gives precision and recall of keeping the good rows and, per bad kind, the share rejected.
+DSIR is the ``data-selection`` package's ``HashedNgramDSIR`` (hashed word uni+bigram importance weights
+of the reference vs the pool, on "description actions"), ranked by its importance weights (top-k) and
+with its default Gumbel top-k resampling. Random is the mean over 200 draws.
+
+    .venv/bin/python -m benchmarks.bench_selection_quality [--data-dir ../shared/data] [--seeds 0 1 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks._results import machine_line, write_section
+from benchmarks.noisy_pool import BAD_KINDS, GOOD_KINDS, NoisyPool, build_noisy_pool
+from chemactor.selection import DivergenceSelector
+
+
+def dsir_log_weights(noisy: NoisyPool, workdir: Path) -> np.ndarray:
+    """DSIR's log importance weights of every pool row (pool order), fitted on the reference."""
+    from data_selection import HashedNgramDSIR
+
+    def write(rows, path: Path) -> str:
+        with path.open("w", encoding="utf-8") as handle:
+            for row in rows:
+                handle.write(json.dumps({"text": f"{row['description']} {row['actions']}"}) + "\n")
+        return str(path)
+
+    raw = write(noisy.pool, workdir / "pool.jsonl")
+    target = write(noisy.reference, workdir / "reference.jsonl")
+    dsir = HashedNgramDSIR([raw], [target], cache_dir=str(workdir / "dsir"), num_proc=1, min_example_length=0)
+    dsir.fit_importance_estimator(num_tokens_to_fit="all")
+    dsir.compute_importance_weights()
+    return np.load(workdir / "dsir" / "log_importance_weights" / "0.npy")
+
+
+def evaluate(kept: np.ndarray, kinds: np.ndarray, good: np.ndarray) -> dict[str, float]:
+    result = {
+        "precision": float((kept & good).sum() / max(kept.sum(), 1)),
+        "recall": float((kept & good).sum() / good.sum()),
+    }
+    for kind in (*GOOD_KINDS, *BAD_KINDS):
+        result[kind] = float(1 - kept[kinds == kind].mean())
+    return result
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    kept = np.zeros(len(scores), dtype=bool)
+    kept[np.argsort(scores, kind="stable")[:k]] = True
+    return kept
+
+
+def keeps(selector: DivergenceSelector, noisy: NoisyPool, k: int) -> np.ndarray:
+    """Which pool rows ``selector`` keeps at ``k``, fitted on the noisy pool's reference."""
+    selector.fit(noisy.reference)
+    return selector.selection_mask(selector.score(noisy.pool), k=k)
+
+
+def run(data_dir: Path, seed: int) -> tuple[dict[str, dict[str, float]], NoisyPool]:
+    noisy = build_noisy_pool(data_dir, seed=seed)
+    kinds, good = np.array(noisy.pool["kind"]), np.array(noisy.pool["good"])
+    k = int(good.sum())
+    rows: dict[str, dict[str, float]] = {}
+
+    rng = np.random.default_rng(seed)
+    draws = [evaluate(top_k(rng.random(len(kinds)), k), kinds, good) for _ in range(200)]
+    rows["random"] = {key: float(np.mean([draw[key] for draw in draws])) for key in draws[0]}
+
+    with tempfile.TemporaryDirectory() as workdir:
+        log_weights = dsir_log_weights(noisy, Path(workdir))
+    rows["DSIR (top-k by importance weight)"] = evaluate(top_k(-log_weights, k), kinds, good)
+    gumbel = [evaluate(top_k(-(log_weights + rng.gumbel(size=len(kinds))), k), kinds, good) for _ in range(200)]
+    rows["DSIR (Gumbel top-k resampling, mean of 200)"] = {
+        key: float(np.mean([draw[key] for draw in gumbel])) for key in gumbel[0]
+    }
+
+    rows["DivergenceSelector (default)"] = evaluate(keeps(DivergenceSelector(), noisy, k), kinds, good)
+    rows["DivergenceSelector without deduplication"] = evaluate(
+        keeps(DivergenceSelector(deduplicate=False), noisy, k), kinds, good
+    )
+    for view in DivergenceSelector().views:
+        rows[f"  {view.name} view alone (+ dedup)"] = evaluate(keeps(DivergenceSelector([view]), noisy, k), kinds, good)
+    return rows, noisy
+
+
+def table(results: list[dict[str, dict[str, float]]]) -> str:
+    columns = ["precision", "recall", *GOOD_KINDS, *BAD_KINDS]
+    lines = [
+        "| method | " + " | ".join(columns) + " |",
+        "|---|" + "---:|" * len(columns),
+    ]
+    for method in results[0]:
+        cells = []
+        for column in columns:
+            values = [result[method][column] for result in results]
+            cells.append(f"{np.mean(values):.2f}" + (f" ± {np.std(values):.2f}" if len(values) > 1 else ""))
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    default_data = os.environ.get("CHEMACTOR_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data")
+    parser.add_argument("--data-dir", type=Path, default=Path(default_data))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    args = parser.parse_args()
+    machine = machine_line()
+    results, pools = [], []
+    for seed in args.seeds:
+        rows, noisy = run(args.data_dir, seed)
+        results.append(rows)
+        pools.append(noisy)
+    first = pools[0]
+    sizes = ", ".join(f"{kind} {first.pool['kind'].count(kind)}" for kind in (*GOOD_KINDS, *BAD_KINDS))
+    markdown = f"""## Selection quality (`benchmarks/bench_selection_quality.py`)
+
+{machine}
+
+Reference: {len(first.reference)} annotated pairs (Paragraph2Actions train + example train). Pool of
+{len(first.pool)} rows, {first.n_good} good (seed {args.seeds[0]}: {sizes}), rebuilt for each of the pool
+seeds {", ".join(map(str, args.seeds))}; mean ± standard deviation over seeds. Every method keeps k = number of
+good rows. Columns after recall: share of each kind **rejected** (for the good kinds `real` and
+`consistent_edit` lower is better, for the bad kinds higher is better). The `view alone` rows score with
+one view (deduplication still on) and show what each view catches.
+
+{table(results)}
+"""
+    print(markdown)
+    write_section("selection-quality", markdown)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""Selection from files to files: what ``chemactor select`` does, callable from Python and recipes.
+
+Output folder layout:
+
+- ``selected/data.jsonl``: the kept rows (records keep the record schema and gain their scores in
+  ``meta.divergence``), readable by ``chemactor.data.load_generated``;
+- ``scores.parquet``: every pool row's scores, ``duplicate`` and ``selected`` flags (and ``id`` if any);
+- ``report.md`` with ``score_histograms.png`` and ``action_types.png``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import datasets
+import numpy as np
+
+from chemactor.data import RECORD_FIELDS, SEED_SOURCES, load_generated, load_seeds, update_meta, write_records
+from chemactor.selection.report import write_report
+from chemactor.selection.selector import DivergenceSelector, SelectionInputError
+
+__all__ = ["load_pairs", "run_selection"]
+
+
+def load_pairs(spec: str | Path, data_dir: str | Path | None = None) -> datasets.Dataset:
+    """Rows with ``description`` and ``actions`` from a seed source name (its train split), a generation
+    output folder, or a ``.jsonl``/``.json``/``.parquet`` file."""
+    if str(spec) in SEED_SOURCES:
+        return load_seeds(str(spec), data_dir)["train"]
+    path = Path(spec)
+    if path.is_dir():
+        return load_generated(path)
+    if not path.is_file():
+        raise SelectionInputError(f"{spec!s} is not a seed source ({', '.join(SEED_SOURCES)}), folder or file")
+    if path.suffix in (".jsonl", ".json"):
+        return datasets.Dataset.from_json(str(path))
+    if path.suffix == ".parquet":
+        return datasets.Dataset.from_parquet(str(path))
+    raise SelectionInputError(f"{path}: unsupported file type {path.suffix!r}; use .jsonl, .json or .parquet")
+
+
+def run_selection(
+    reference: datasets.Dataset,
+    pool: datasets.Dataset,
+    output_dir: str | Path,
+    *,
+    fraction: float | None = None,
+    k: int | None = None,
+    threshold: float | None = None,
+    num_proc: int | None = None,
+    selector: DivergenceSelector | None = None,
+) -> dict[str, Any]:
+    """Fit on ``reference``, score ``pool``, keep rows by one rule, write the output folder; a summary."""
+    selector = (selector or DivergenceSelector()).fit(reference)
+    scored = selector.score(pool, num_proc=num_proc)
+    mask = selector.selection_mask(scored, fraction=fraction, k=k, threshold=threshold)
+    scored = scored.add_column("selected", mask)
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+
+    score_columns = [*selector.score_columns, "divergence"]
+    kept = scored.select(np.flatnonzero(mask))
+    selected_path = output_dir / "selected" / "data.jsonl"
+    if all(name in kept.column_names for name in RECORD_FIELDS):
+        records = (
+            update_meta(row, divergence={column: round(row[column], 4) for column in score_columns}) for row in kept
+        )
+        write_records(records, selected_path)
+    else:
+        selected_path.parent.mkdir(parents=True, exist_ok=True)
+        kept.remove_columns([*score_columns, "duplicate", "selected"]).to_json(str(selected_path))
+    keys = [name for name in ("id",) if name in scored.column_names]
+    scored.select_columns([*keys, *score_columns, "duplicate", "selected"]).to_parquet(
+        str(output_dir / "scores.parquet")
+    )
+
+    options = {"fraction": fraction, "k": k, "threshold": threshold}
+    rule = ", ".join(f"{name}={value}" for name, value in options.items() if value is not None)
+    report = write_report(selector, scored, output_dir, rule=rule)
+    return {
+        "reference": len(reference),
+        "pool": len(pool),
+        "duplicates": int(np.sum(scored["duplicate"])),
+        "selected": int(mask.sum()),
+        "selected_path": str(selected_path),
+        "report": str(report),
+    }
