@@ -90,6 +90,42 @@ def data_push(
     typer.echo(url)
 
 
+@app.command("select")
+def select(
+    reference: Annotated[str, typer.Option(help="Real pairs: a seed source name, a generation folder or a file.")],
+    pool: Annotated[str, typer.Option(help="Candidate pairs: a generation output folder or a .jsonl/.parquet file.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for selected rows, scores and report.")],
+    fraction: Annotated[float | None, typer.Option(help="Keep this fraction of the pool.")] = None,
+    k: Annotated[int | None, typer.Option("--k", help="Keep this many rows.")] = None,
+    threshold: Annotated[float | None, typer.Option(help="Keep rows with divergence at most this.")] = None,
+    divergence: Annotated[str, typer.Option(help="Per-sample divergence: kl or js.")] = "kl",
+    num_proc: Annotated[int | None, typer.Option(help="Processes for scoring (datasets.map).")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Reference data folder, for seed source names.")] = None,
+) -> None:
+    """Keep the generated pairs closest to the real data; write them, their scores, a report and plots."""
+    import json
+
+    from chemactor.data import RecordError
+    from chemactor.selection import DivergenceSelector, SelectionInputError
+    from chemactor.selection.run import load_pairs, run_selection
+
+    try:
+        summary = run_selection(
+            load_pairs(reference, data_dir),
+            load_pairs(pool, data_dir),
+            output,
+            fraction=fraction,
+            k=k,
+            threshold=threshold,
+            num_proc=num_proc,
+            selector=DivergenceSelector(divergence=divergence),
+        )
+    except (SelectionInputError, RecordError, ValueError, OSError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(json.dumps(summary))
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
