@@ -126,6 +126,72 @@ def select(
     typer.echo(json.dumps(summary))
 
 
+@app.command("generate")
+def generate(
+    config: Annotated[Path | None, typer.Option(help="YAML recipe (recipes/generate.yaml); flags override it.")] = None,
+    input: Annotated[
+        str | None,
+        typer.Option(help="Seed source (ord, paragraph2actions, smiles2actions, examples) or .jsonl/.parquet."),
+    ] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Output folder (shards + manifest).")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Reference data folder, for seed source names.")] = None,
+    split: Annotated[str | None, typer.Option(help="Use only this split of the input.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Use only the first N input rows.")] = None,
+    backend: Annotated[
+        str | None, typer.Option(help="endpoint, transformers or augment (default without endpoints).")
+    ] = None,
+    steps: Annotated[str | None, typer.Option(help="chain, r2d, d2a or augment.")] = None,
+    endpoint: Annotated[
+        list[str] | None, typer.Option(help="Endpoint URL; repeat for several (load-balanced).")
+    ] = None,
+    api: Annotated[str | None, typer.Option(help="chat (/v1/chat/completions) or generate (TGI).")] = None,
+    model: Annotated[str | None, typer.Option(help="Served model name, or a local model folder.")] = None,
+    max_concurrency: Annotated[
+        int | None, typer.Option(help="Requests in flight (default: the servers' /info).")
+    ] = None,
+    samples: Annotated[int | None, typer.Option(help="Generated rows per input row.")] = None,
+    max_new_tokens: Annotated[int | None, typer.Option(help="Sampling: new tokens per answer.")] = None,
+    temperature: Annotated[float | None, typer.Option(help="Sampling temperature.")] = None,
+    retry_failed: Annotated[bool, typer.Option(help="Retry the items that failed in earlier runs.")] = False,
+) -> None:
+    """Generate (description, actions) rows with an LLM endpoint, a local model or rule-based augmentation.
+
+    Rerun the same command to resume: finished rows are kept and skipped.
+    """
+    import yaml
+
+    from chemactor.data import RecordError
+    from chemactor.generation.runner import ResumeError, run_from_config
+
+    options = (yaml.safe_load(config.read_text(encoding="utf-8")) or {}) if config else {}
+    sampling = {**options.get("sampling", {})}
+    for name, value in (("max_new_tokens", max_new_tokens), ("temperature", temperature)):
+        if value is not None:
+            sampling[name] = value
+    flags = {
+        "input": input,
+        "output_dir": str(output) if output else None,
+        "data_dir": str(data_dir) if data_dir else None,
+        "split": split,
+        "limit": limit,
+        "backend": backend,
+        "steps": steps,
+        "endpoints": endpoint or None,
+        "api": api,
+        "model": model,
+        "max_concurrency": max_concurrency,
+        "samples": samples,
+        "sampling": sampling or None,
+    }
+    options.update({name: value for name, value in flags.items() if value is not None})
+    try:
+        summary = run_from_config(options, retry_failed=retry_failed)
+    except (ResumeError, RecordError, ValueError, OSError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(str(summary))
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -38,7 +38,13 @@ from tqdm.auto import tqdm
 
 from chemactor.actions import ACTION_NAMES
 from chemactor.data import RecordError, actions_style, get_meta, iter_jsonl, load_seeds, make_record, read_records
-from chemactor.generation.backends import AugmentBackend, Backend, GenerationError
+from chemactor.generation.backends import (
+    AugmentBackend,
+    Backend,
+    EndpointBackend,
+    GenerationError,
+    TransformersBackend,
+)
 from chemactor.generation.crosscheck import crosscheck
 from chemactor.generation.prompts import DEFAULT_VERSION, PromptFile, clean_completion, load_prompt
 
@@ -149,6 +155,7 @@ class OutputStore:
     def __init__(self, directory: str | Path, fsync_interval: float = 1.0) -> None:
         self.directory = Path(directory)
         self.manifest_path = self.directory / "manifest.json"
+        self.directory.mkdir(parents=True, exist_ok=True)
         logs = [*self.directory.glob("shards/part-*.jsonl"), *self.directory.glob("failures/part-*.ndjson")]
         for path in logs:
             _repair(path)
@@ -426,3 +433,80 @@ class GenerationRunner:
     def _shots(self, item: _Item, task: str) -> list[Mapping[str, Any]]:
         pool = [row for row in self.examples[task] if row["id"] != item.record["id"]]
         return random.Random(f"{item.id}:{task}").sample(pool, min(self.settings.shots, len(pool)))
+
+
+# --- configuration (recipes and the command line) ---------------------------------------------------
+
+CONFIG_DEFAULTS: dict[str, Any] = {
+    "input": None,  # a seed source name or a records file
+    "data_dir": None,
+    "split": None,
+    "limit": None,
+    "output_dir": None,
+    "backend": None,  # endpoint | transformers | augment; default: endpoint when endpoints are given
+    "steps": None,  # chain | r2d | d2a | augment; default: augment for the augment backend, else chain
+    "endpoints": [],
+    "api": "chat",
+    "model": None,  # the served model's name (endpoint) or a local model directory (transformers)
+    "max_concurrency": None,
+    "timeout": 120.0,
+    "max_retries": 5,
+    "stream": False,
+    "batch_size": 8,
+    "samples": 1,
+    "shots": 3,
+    "examples": "examples",  # the few-shot pool: a source name or a records file
+    "prompt_version": DEFAULT_VERSION,
+    "prompts_dir": None,
+    "sampling": {},
+    "seed": 0,
+    "max_in_flight": 256,
+}
+
+
+def run_from_config(config: Mapping[str, Any], *, retry_failed: bool = False, progress: bool = True) -> RunSummary:
+    """Build the backend and runner a recipe describes (keys: :data:`CONFIG_DEFAULTS`) and run it."""
+    unknown = sorted(set(config) - set(CONFIG_DEFAULTS))
+    if unknown:
+        raise ValueError(f"unknown generation option(s) {', '.join(unknown)}; known: {', '.join(CONFIG_DEFAULTS)}")
+    options = {**CONFIG_DEFAULTS, **{key: value for key, value in config.items() if value is not None}}
+    for required in ("input", "output_dir"):
+        if not options[required]:
+            raise ValueError(f"generation option {required!r} is required")
+    backend_name = options["backend"] or ("endpoint" if options["endpoints"] else "augment")
+    steps = options["steps"] or ("augment" if backend_name == "augment" else "chain")
+    inputs = read_inputs(options["input"], options["data_dir"], options["split"], options["limit"])
+    backend: Backend | AugmentBackend
+    if backend_name == "endpoint":
+        if not options["endpoints"]:
+            raise ValueError("the endpoint backend needs at least one URL in 'endpoints'")
+        backend = EndpointBackend(
+            options["endpoints"],
+            model=options["model"],
+            max_concurrency=options["max_concurrency"],
+            timeout=float(options["timeout"]),
+            max_retries=int(options["max_retries"]),
+            api=options["api"],
+            stream=bool(options["stream"]),
+        )
+    elif backend_name == "transformers":
+        if not options["model"]:
+            raise ValueError("the transformers backend needs 'model': a local model directory")
+        backend = TransformersBackend(options["model"], batch_size=int(options["batch_size"]))
+    elif backend_name == "augment":
+        backend = AugmentBackend(inputs, seed=int(options["seed"]))
+    else:
+        raise ValueError(f"backend must be endpoint, transformers or augment, got {backend_name!r}")
+    settings = RunSettings(
+        steps=steps,
+        samples=int(options["samples"]),
+        shots=int(options["shots"]),
+        prompt_version=options["prompt_version"],
+        prompts_dir=options["prompts_dir"],
+        sampling=dict(options["sampling"]),
+        max_in_flight=int(options["max_in_flight"]),
+    )
+    needs_examples = steps != "augment" and settings.shots > 0
+    examples = read_inputs(options["examples"], options["data_dir"]) if needs_examples else []
+    runner = GenerationRunner(backend, settings, examples)
+    return runner.run(inputs, options["output_dir"], retry_failed=retry_failed, progress=progress)
