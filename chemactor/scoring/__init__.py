@@ -4,11 +4,13 @@
   BLEU and validity, plus per-action-type precision/recall/F1.
 - :func:`procedure_metrics` (R2D): BLEU, ROUGE and the recall of the reference's quantities.
 - :func:`run_circle` / :func:`circle_scores`: round-trip circle review of a model's own conversions.
+- :func:`peer_review`: circle review by reviewer LLMs behind endpoints, with debate rounds.
 """
 
 from chemactor.scoring.action_metrics import action_metrics, action_type_metrics
 from chemactor.scoring.circle import CircleChain, circle_scores, run_circle
 from chemactor.scoring.procedure_metrics import extract_quantities, procedure_metrics
+from chemactor.scoring.review import parse_review, peer_review
 
 __all__ = [
     "CircleChain",
@@ -16,6 +18,8 @@ __all__ = [
     "action_type_metrics",
     "circle_scores",
     "extract_quantities",
+    "parse_review",
+    "peer_review",
     "procedure_metrics",
     "run_circle",
 ]

@@ -62,7 +62,8 @@ def _pad(tokens: list[str]) -> list[str]:
 def _bleu_score(statistics: list[int]) -> float:
     sys_len, ref_len = statistics[:2]
     correct, total = statistics[2 : 2 + BLEU_ORDER], statistics[2 + BLEU_ORDER :]
-    return BLEU.compute_bleu(correct, total, sys_len, ref_len).score / 100
+    # sacrebleu works in percent; a perfect score can come back as 100.00000000000004
+    return min(1.0, BLEU.compute_bleu(correct, total, sys_len, ref_len).score / 100)
 
 
 def corpus_bleus(predictions: Sequence[str], references: Sequence[str]) -> tuple[float, float]:

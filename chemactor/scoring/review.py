@@ -1,0 +1,217 @@
+"""Circle review, peer-review mode: several reviewer LLMs score each prediction, then debate.
+
+A text metric cannot tell a harmless rewording from a wrong quantity; an LLM reviewer can, but one
+reviewer's judgement is noisy and biased. Several reviewers (different models or endpoints) each score a
+(prediction, reference) pair from 0 to 1 with a short rationale; then, for ``debate_rounds`` rounds, each
+sees the others' scores and rationales and may revise. Reported per round: each reviewer's mean score, the
+consensus, how closely the reviewers agree, and how many answers could not be read (counted, never
+silently dropped). Answers are read as JSON with a regular-expression fallback; nothing is ever evaluated.
+
+Reviewers are reached through :class:`chemactor.generation.backends.EndpointBackend` (TGI or any
+OpenAI-compatible server, chat API), which brings retries and bounded concurrency.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
+
+from chemactor.generation.backends import Backend, EndpointBackend, GenerationError
+from chemactor.scoring.action_metrics import check_pairs
+
+PROMPT_VERSION = "v1"
+PROMPTS = Path(__file__).with_name("prompts")
+
+TASKS: dict[str, str] = {
+    "d2a": "convert an experimental procedure into a sequence of machine-executable synthesis actions.",
+    "r2a": "predict the sequence of synthesis actions for a reaction; $n$ names the n-th precursor.",
+    "r2d": "write the experimental procedure for a reaction given as reaction SMILES.",
+}
+
+_SCORE = re.compile(r"score\W{0,4}(-?\d+(?:\.\d+)?)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Review:
+    """One reviewer's answer on one pair: ``score`` in [0, 1], or ``None`` with the ``problem`` that
+    kept it from being read (unparsable text, out-of-range score, failed request)."""
+
+    score: float | None
+    rationale: str = ""
+    problem: str | None = None
+
+
+def _score_of(value: Any) -> float | None:
+    try:
+        score = float(value)
+    except (TypeError, ValueError):
+        return None
+    return score if math.isfinite(score) else None
+
+
+def _json_objects(text: str):
+    """Every JSON object embedded in ``text``: models wrap answers in prose and code fences."""
+    decoder = json.JSONDecoder()
+    for match in re.finditer(r"\{", text):
+        try:
+            value, _ = decoder.raw_decode(text, match.start())
+        except json.JSONDecodeError:
+            continue
+        if isinstance(value, dict):
+            yield value
+
+
+def parse_review(text: str) -> Review:
+    """Read a reviewer's answer: the first JSON object with a numeric ``score``, else ``score: <number>``
+    in the prose. A score outside [0, 1] is reported as a problem, not clipped: a reviewer answering on
+    another scale would otherwise be misread."""
+    score, rationale = None, ""
+    for candidate in _json_objects(text):
+        score = _score_of(candidate.get("score"))
+        if score is not None:
+            rationale = str(candidate.get("rationale", "")).strip()
+            break
+    if score is None and (match := _SCORE.search(text)):
+        score, rationale = float(match.group(1)), text.strip()
+    if score is None:
+        return Review(None, problem=f"no score in answer {text.strip()[:120]!r}")
+    if not 0.0 <= score <= 1.0:
+        return Review(None, rationale, problem=f"score {score:g} outside [0, 1]")
+    return Review(score, rationale)
+
+
+@cache
+def prompt_template(name: str, version: str = PROMPT_VERSION) -> Template:
+    """The reviewer prompt ``name`` (``peer_review`` or ``peer_review_debate``) at ``version``."""
+    environment = Environment(loader=FileSystemLoader(PROMPTS), undefined=StrictUndefined, keep_trailing_newline=True)
+    return environment.get_template(f"{name}_{version}.jinja")
+
+
+def reviewer_backends(reviewers: Mapping[str, Backend] | Sequence[str | Mapping[str, Any]]) -> dict[str, Backend]:
+    """Name -> backend for every reviewer.
+
+    Accepts backends by name, or endpoint specs: a URL, or ``{"url": ..., "model": ..., "name": ...}``
+    (extra keys go to :class:`EndpointBackend`, e.g. ``max_retries``). A reviewer is named by its
+    ``name``, else its model and URL, so two models served at one URL stay apart.
+    """
+    if isinstance(reviewers, Mapping):
+        backends = dict(reviewers)
+    else:
+        backends = {}
+        for spec in reviewers:
+            options = {"url": spec} if isinstance(spec, str) else dict(spec)
+            url, name = options.pop("url"), options.pop("name", None)
+            name = name or (f"{options['model']}@{url}" if options.get("model") else url)
+            if name in backends:
+                raise ValueError(f"two reviewers are named {name!r}; give each a distinct 'name'")
+            backends[name] = EndpointBackend(url, api="chat", **options)
+    if not backends:
+        raise ValueError("peer review needs at least one reviewer")
+    return backends
+
+
+def _ask(backend: Backend, prompts: list[str], params: Mapping[str, Any]) -> list[Review]:
+    answers = backend.generate_many(prompts, progress=False, **params)
+    return [
+        Review(None, problem=f"request failed ({answer.kind}): {answer}")
+        if isinstance(answer, GenerationError)
+        else parse_review(answer.text)
+        for answer in answers
+    ]
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def _round_summary(names: list[str], reviews: dict[str, list[Review]]) -> dict[str, Any]:
+    """Means per reviewer, the consensus (mean over samples of the mean readable score), the agreement
+    (1 - mean absolute difference between two reviewers' scores of one pair) and the unreadable count."""
+    count = len(reviews[names[0]])
+    per_sample = [
+        [reviews[name][i].score for name in names if reviews[name][i].score is not None] for i in range(count)
+    ]
+    consensus = [_mean(scores) for scores in per_sample]
+    gaps = [
+        abs(a - b)
+        for i in range(count)
+        for x, y in itertools.combinations(names, 2)
+        if (a := reviews[x][i].score) is not None and (b := reviews[y][i].score) is not None
+    ]
+    unparsable = {name: sum(review.score is None for review in reviews[name]) for name in names}
+    return {
+        "reviewer_scores": {name: _mean([r.score for r in reviews[name] if r.score is not None]) for name in names},
+        "consensus": _mean([score for score in consensus if score is not None]),
+        "sample_consensus": consensus,
+        "agreement": 1.0 - _mean(gaps) if gaps else None,
+        "unparsable": sum(unparsable.values()),
+        "unparsable_by_reviewer": unparsable,
+    }
+
+
+def peer_review(
+    predictions: Sequence[str],
+    references: Sequence[str],
+    reviewers: Mapping[str, Backend] | Sequence[str | Mapping[str, Any]],
+    debate_rounds: int = 1,
+    task: str = "d2a",
+    prompt_version: str = PROMPT_VERSION,
+    max_tokens: int = 256,
+    temperature: float = 0.0,
+) -> dict[str, Any]:
+    """Review every (prediction, reference) pair by every reviewer, then debate ``debate_rounds`` times.
+
+    Returns ``rounds`` (round 0 is the independent review, then one entry per debate round, each as in
+    :func:`_round_summary`), the final ``consensus``, ``agreement`` and ``unparsable`` (summed over
+    rounds), and ``reviews``: every answer, ``reviews[reviewer][round][sample]``, for inspection.
+    """
+    check_pairs(predictions, references)
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; known: {', '.join(TASKS)}")
+    if debate_rounds < 0:
+        raise ValueError(f"debate_rounds must be >= 0, got {debate_rounds}")
+    backends = reviewer_backends(reviewers)
+    names = list(backends)
+    params = {"max_tokens": max_tokens, "temperature": temperature}
+    pairs = list(zip(predictions, references, strict=True))
+
+    first = prompt_template("peer_review", prompt_version)
+    prompts = [first.render(task=TASKS[task], prediction=p, reference=r) for p, r in pairs]
+    history = [{name: _ask(backends[name], prompts, params) for name in names}]
+    debate = prompt_template("peer_review_debate", prompt_version)
+    for _ in range(debate_rounds):
+        previous = history[-1]
+        current = {}
+        for name in names:
+            prompts = [
+                debate.render(
+                    task=TASKS[task],
+                    prediction=prediction,
+                    reference=reference,
+                    own=previous[name][i] if previous[name][i].score is not None else None,
+                    others=[previous[o][i] for o in names if o != name and previous[o][i].score is not None],
+                )
+                for i, (prediction, reference) in enumerate(pairs)
+            ]
+            current[name] = _ask(backends[name], prompts, params)
+        history.append(current)
+
+    rounds = [_round_summary(names, reviews) for reviews in history]
+    return {
+        "reviewers": names,
+        "prompt_version": prompt_version,
+        "consensus": rounds[-1]["consensus"],
+        "agreement": rounds[-1]["agreement"],
+        "unparsable": sum(r["unparsable"] for r in rounds),
+        "rounds": rounds,
+        "reviews": {name: [[asdict(review) for review in reviews[name]] for reviews in history] for name in names},
+    }
