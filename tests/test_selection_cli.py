@@ -1,0 +1,87 @@
+"""`chemactor select` end to end: selected records, scores, report and plots on disk; bad input reported."""
+
+from __future__ import annotations
+
+import datasets
+from typer.testing import CliRunner
+
+from chemactor.cli import app
+from chemactor.data import get_meta, load_generated, load_seeds, make_record, write_records
+
+
+def test_select_writes_rows_scores_report_and_plots(shared_data, tmp_path):
+    seeds = load_seeds("paragraph2actions", shared_data)
+    real = [row for split in ("validation", "test") for row in seeds[split]]
+    bad = [
+        make_record(id=f"bad-{index}", source="generated", description=row["description"], actions="MIXIFY; SHAKE.")
+        for index, row in enumerate(real[:6])
+    ]
+    good = [
+        make_record(id=f"good-{index}", source="generated", description=row["description"], actions=row["actions"])
+        for index, row in enumerate(real)
+    ]
+    write_records(good + bad, tmp_path / "pool.jsonl")
+
+    result = CliRunner().invoke(
+        app,
+        [
+            "select",
+            "--reference",
+            "paragraph2actions",
+            "--data-dir",
+            str(shared_data),
+            "--pool",
+            str(tmp_path / "pool.jsonl"),
+            "--output",
+            str(tmp_path / "out"),
+            "--k",
+            "10",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "out"
+    selected = load_generated(out / "selected")
+    assert len(selected) == 10 and not any(row.startswith("bad-") for row in selected["id"])
+    assert set(get_meta(selected[0])["divergence"]) >= {"divergence", "divergence_consistency"}
+    scores = datasets.Dataset.from_parquet(str(out / "scores.parquet"))
+    assert len(scores) == 26 and sum(scores["selected"]) == 10
+    report = (out / "report.md").read_text()
+    assert "| action_types |" in report and "KL kept" in report
+    for plot in ("score_histograms.png", "action_types.png"):
+        assert (out / plot).read_bytes().startswith(b"\x89PNG") and f"({plot})" in report
+
+
+def test_select_reports_bad_input(tmp_path):
+    (tmp_path / "pool.csv").write_text("description,actions\n")
+    runner = CliRunner()
+    result = runner.invoke(
+        app,
+        [
+            "select",
+            "--reference",
+            str(tmp_path / "missing.jsonl"),
+            "--pool",
+            str(tmp_path / "pool.csv"),
+            "--output",
+            str(tmp_path / "out"),
+            "--k",
+            "1",
+        ],
+    )
+    assert result.exit_code == 1 and "missing.jsonl is not a seed source" in result.output
+    (tmp_path / "ref.jsonl").write_text('{"description": "Water was added.", "text": "ADD water."}\n')
+    result = runner.invoke(
+        app,
+        [
+            "select",
+            "--reference",
+            str(tmp_path / "ref.jsonl"),
+            "--pool",
+            str(tmp_path / "ref.jsonl"),
+            "--output",
+            str(tmp_path / "out"),
+            "--k",
+            "1",
+        ],
+    )
+    assert result.exit_code == 1 and "reference is missing column(s) actions" in result.output
