@@ -51,6 +51,14 @@ def echo_responder(kind: str, payload: dict[str, Any]) -> str:
     return lines[-1] if lines else ""
 
 
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024  # benchmarks open many connections at once
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients that time out hang up mid-answer; that is expected here, not worth a traceback."""
+
+
 class TGIServer:
     """One TGI-protocol server in a background thread; ``.url`` is its base URL, ``.close()`` stops it."""
 
@@ -81,13 +89,13 @@ class TGIServer:
         self.requests: Counter[str] = Counter()  # route -> count
         self.injected: Counter[str] = Counter()  # fault -> count
         self.payloads: list[dict[str, Any]] = []
+        self.in_flight = 0
+        self.peak_in_flight = 0  # the most generation requests served at once
         self._random = random.Random(seed)
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
-        self._httpd.daemon_threads = True
-        self._httpd.request_queue_size = 1024
+        self._httpd = _HTTPServer(("127.0.0.1", port), _handler_for(self))
         self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="tgi-server", daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), name="tgi-server", daemon=True)
         self._thread.start()
 
     def next_fault(self, route: str, payload: dict[str, Any]) -> str | None:
@@ -102,6 +110,11 @@ class TGIServer:
             if fault is not None:
                 self.injected[fault] += 1
             return fault
+
+    def track(self, delta: int) -> None:
+        with self._lock:
+            self.in_flight += delta
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
 
     def info(self) -> dict[str, Any]:
         """The ``/info`` document of a TGI deployment (the fields clients read)."""
@@ -205,6 +218,13 @@ def _handler_for(server: TGIServer) -> type[BaseHTTPRequestHandler]:
             if route not in ("/", "/generate", "/generate_stream", "/v1/chat/completions"):
                 self._send_json(404, {"error": f"no route {self.path}", "error_type": "not_found"})
                 return
+            server.track(+1)
+            try:
+                self._answer(route, payload)
+            finally:
+                server.track(-1)
+
+        def _answer(self, route: str, payload: dict[str, Any]) -> None:
             fault = server.next_fault(route, payload)
             delay = server.latency + (server.slow_seconds if fault == "slow" else 0.0)
             if delay:

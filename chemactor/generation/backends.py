@@ -246,20 +246,24 @@ class EndpointBackend(Backend):
         async with state.lock:
             if state.semaphore is None:
                 state.clients = {url: self._client(url) for url in self.urls}
-                limit = self.max_concurrency or await self._server_concurrency(state)
+                limit = self.max_concurrency or await self._server_concurrency()
                 state.semaphore = asyncio.Semaphore(limit)
                 self.max_concurrency = limit
         return state
 
-    async def _server_concurrency(self, state: _LoopState) -> int:
+    async def _server_concurrency(self) -> int:
         """Sum of the endpoints' advertised ``max_concurrent_requests`` (``/info``), defaults where absent."""
         total = 0
-        for client in state.clients.values():
+        for url in self.urls:
+            # /info is a TGI route that huggingface_hub only asks of the "hf-inference" provider
+            client = AsyncInferenceClient(url, provider="hf-inference", token=self.token, timeout=self.timeout)
             try:
                 info = await asyncio.wait_for(client.get_endpoint_info(), self.timeout)
                 total += int(info.get("max_concurrent_requests") or DEFAULT_CONCURRENCY)
             except Exception:  # not TGI (an OpenAI-compatible server has no /info): use the default
                 total += DEFAULT_CONCURRENCY
+            finally:
+                await client.close()
         return total
 
     def _pick(self, state: _LoopState, avoid: str | None) -> str:
