@@ -1,0 +1,132 @@
+"""Scoring speed and peak memory of DivergenceSelector.score vs DSIR, at 10k, 100k and 1M rows.
+
+Rows are resampled (with replacement) from the noisy pool of ``benchmarks/noisy_pool.py`` and saved to
+disk as Arrow, so both methods read the same rows from files. Each measurement runs in a fresh
+process, so peak RSS (``ru_maxrss``) is that configuration's alone; with ``num_proc=2`` the workers'
+peak is reported too. DivergenceSelector's time is ``fit`` (on the 136 reference pairs) plus ``score``
+(the batched ``datasets.map`` and the deduplication pass); DSIR's is ``fit_importance_estimator`` (on
+the reference and on the pool) plus ``compute_importance_weights``, on "description actions" as text.
+
+    .venv/bin/python -m benchmarks.bench_selection_speed [--sizes 10000 100000 1000000] [--data-dir ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks._results import machine_line, write_section
+
+
+def prepare(data_dir: Path, size: int, workdir: Path) -> None:
+    """Write the pool (Arrow and JSONL) and the reference (Arrow and JSONL) of ``size`` rows into ``workdir``."""
+    from benchmarks.noisy_pool import build_noisy_pool
+
+    noisy = build_noisy_pool(data_dir)
+    pool = noisy.pool.select_columns(["description", "actions"])
+    rows = np.random.default_rng(0).integers(0, len(pool), size=size)
+    resampled = pool.select(rows).flatten_indices()
+    resampled.save_to_disk(str(workdir / "pool"))
+    noisy.reference.select_columns(["description", "actions"]).save_to_disk(str(workdir / "reference"))
+    for name, dataset in (("pool", resampled), ("reference", noisy.reference)):
+        with (workdir / f"{name}.jsonl").open("w", encoding="utf-8") as handle:
+            for description, actions in zip(dataset["description"], dataset["actions"], strict=True):
+                handle.write(json.dumps({"text": f"{description} {actions}"}) + "\n")
+
+
+def measure(method: str, workdir: Path, num_proc: int) -> dict[str, float]:
+    """Run one method in this (fresh) process and return seconds and peak memory in MiB."""
+    started = time.perf_counter()
+    if method == "selector":
+        import datasets
+
+        from chemactor.selection import DivergenceSelector
+
+        datasets.disable_progress_bars()
+        selector = DivergenceSelector().fit(datasets.load_from_disk(str(workdir / "reference")))
+        pool = datasets.load_from_disk(str(workdir / "pool"))
+        selector.score(pool, num_proc=num_proc if num_proc > 1 else None, cache_file_name=str(workdir / "scored.arrow"))
+    else:
+        from data_selection import HashedNgramDSIR
+
+        dsir = HashedNgramDSIR(
+            [str(workdir / "pool.jsonl")],
+            [str(workdir / "reference.jsonl")],
+            cache_dir=str(workdir / f"dsir{num_proc}"),
+            num_proc=num_proc,
+            min_example_length=0,
+        )
+        dsir.fit_importance_estimator(num_tokens_to_fit="all")
+        dsir.compute_importance_weights()
+    seconds = time.perf_counter() - started
+    kib = 1 if sys.platform != "darwin" else 1 / 1024
+    return {
+        "seconds": seconds,
+        "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * kib / 1024,
+        "workers_rss_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * kib / 1024,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    default_data = os.environ.get("CHEMACTOR_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data")
+    parser.add_argument("--data-dir", type=Path, default=Path(default_data))
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--measure", nargs=3, metavar=("METHOD", "WORKDIR", "NUM_PROC"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure:
+        method, workdir, num_proc = args.measure
+        print(json.dumps(measure(method, Path(workdir), int(num_proc))))
+        return
+
+    machine = machine_line()
+    lines = [
+        "| rows | method | num_proc | seconds | rows/s | peak RSS main (MiB) | peak RSS workers (MiB) |",
+        "|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for size in args.sizes:
+        with tempfile.TemporaryDirectory() as workdir:
+            prepare(args.data_dir, size, Path(workdir))
+            for method in ("selector", "DSIR"):
+                for num_proc in (1, 2):
+                    command = [sys.executable, "-m", "benchmarks.bench_selection_speed", "--measure"]
+                    command += [method, workdir, str(num_proc)]
+                    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+                    result = json.loads(output.strip().splitlines()[-1])
+                    name = "DivergenceSelector" if method == "selector" else "DSIR (HashedNgramDSIR)"
+                    lines.append(
+                        f"| {size:,} | {name} | {num_proc} | {result['seconds']:.1f} | "
+                        f"{size / result['seconds']:,.0f} | {result['rss_mib']:.0f} | "
+                        f"{result['workers_rss_mib']:.0f} |"
+                    )
+                    print(lines[-1], flush=True)
+                    # written after every measurement, so a run stopped early still leaves what it measured
+                    write_section("selection-speed", report(machine, lines))
+
+
+def report(machine: str, lines: list[str]) -> str:
+    return f"""## Selection speed (`benchmarks/bench_selection_speed.py`)
+
+{machine}; load average {os.getloadavg()[0]:.1f} at the last measurement. The 2 cores were shared with other
+jobs while this ran, so `num_proc=2` cannot show a clean 2x and all rates are lower bounds; a configuration
+missing from the table did not finish in the time available.
+
+Rows resampled from the noisy pool, read from Arrow (selector) or JSONL (DSIR). Selector time = fit on 136
+reference pairs + `score` (all seven views, `datasets.map`, deduplication); DSIR time = fitting its
+reference and pool n-gram models + computing importance weights. Peak RSS per configuration (fresh process).
+
+{chr(10).join(lines)}
+"""
+
+
+if __name__ == "__main__":
+    main()
