@@ -125,6 +125,8 @@ def test_repetitions_are_read_only_when_written_canonically() -> None:
         ("STIR; CONCENTRATE everything.", 1, "unexpected text ' everything' after CONCENTRATE"),
         ("STIR overnight.", 0, "unexpected text ' overnight' after STIR"),
         ("add water.", 0, "unknown action 'add'"),
+        ("STIR for ; CONCENTRATE.", 0, "empty duration after 'for'"),
+        ("SETTEMPERATURE ; STIR.", 0, "empty temperature"),
     ],
 )
 def test_parse_errors_name_the_action_and_the_reason(text: str, index: int, reason: str) -> None:

@@ -97,7 +97,10 @@ class ActionStringConverter:
         rest = text[len(keyword) :].replace(self._separator_escaped, self.separator)
         values: dict[str, Any] = {}
         for spec in reversed(slots(action_type)):
-            rest, value = _parse_value(spec, rest)
+            try:
+                rest, value = _parse_value(spec, rest)
+            except ValueError as error:
+                raise ActionParseError(index, text, str(error)) from None
             if value is not None:
                 values[spec.name] = value
             elif is_required(spec):
@@ -130,7 +133,10 @@ def _format_value(spec: dataclasses.Field, value: Any) -> str:
 
 
 def _parse_value(spec: dataclasses.Field, rest: str) -> tuple[str, Any]:
-    """Take one field's text off the end of ``rest``; return what remains and the value (``None``: absent)."""
+    """Take one field's text off the end of ``rest``; return what remains and the value (``None``: absent).
+
+    Raises ``ValueError`` for a keyword followed by nothing.
+    """
     slot, keyword = spec.metadata["slot"], spec.metadata["keyword"]
     if slot is Slot.FLAG:
         phrase = f" {keyword}"
@@ -142,9 +148,11 @@ def _parse_value(spec: dataclasses.Field, rest: str) -> tuple[str, Any]:
     # A field written right after the action keyword takes all that is left; a later one starts at the
     # first occurrence of its keyword, as the original converter reads it.
     start = rest.find(lead) if keyword and slot is Slot.TEXT else 0
-    if start < 0 or not rest.startswith(lead, start) or len(rest) == start + len(lead):
+    if start < 0 or not rest.startswith(lead, start):
         return rest, None
     value = rest[start + len(lead) :]
+    if not value:
+        raise ValueError(f"empty {spec.name}" + (f" after {keyword!r}" if keyword else ""))
     if slot is Slot.CHEMICAL:
         return rest[:start], text_to_chemical(value)
     if slot is Slot.CHEMICALS:
