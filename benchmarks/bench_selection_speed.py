@@ -1,11 +1,12 @@
 """Scoring speed and peak memory of DivergenceSelector.score vs DSIR, at 10k, 100k and 1M rows.
 
-Rows are resampled (with replacement) from the noisy pool of ``benchmarks/noisy_pool.py`` and saved to
-disk as Arrow, so both methods read the same rows from files. Each measurement runs in a fresh
-process, so peak RSS (``ru_maxrss``) is that configuration's alone; with ``num_proc=2`` the workers'
-peak is reported too. DivergenceSelector's time is ``fit`` (on the 136 reference pairs) plus ``score``
-(the batched ``datasets.map`` and the deduplication pass); DSIR's is ``fit_importance_estimator`` (on
-the reference and on the pool) plus ``compute_importance_weights``, on "description actions" as text.
+Rows are resampled (with replacement) from the noisy pool of ``benchmarks/noisy_pool.py`` and saved
+to disk as Arrow, so both methods read the same rows from files. Each measurement runs in a fresh
+process, so peak RSS (``ru_maxrss``) is that configuration's alone; the summed RSS of the process and
+its workers is sampled every 50 ms for the all-processes peak. DivergenceSelector's time is ``fit``
+(on the 136 reference pairs) plus ``score`` (the batched ``datasets.map`` and the deduplication pass);
+DSIR's is ``fit_importance_estimator`` (on the reference and on the pool) plus
+``compute_importance_weights``, on "description actions" as text.
 
     .venv/bin/python -m benchmarks.bench_selection_speed [--sizes 10000 100000 1000000] [--data-dir ...]
 """
@@ -13,16 +14,19 @@ the reference and on the pool) plus ``compute_importance_weights``, on "descript
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
+import psutil
 
 from benchmarks._results import machine_line, write_section
 
@@ -43,8 +47,28 @@ def prepare(data_dir: Path, size: int, workdir: Path) -> None:
                 handle.write(json.dumps({"text": f"{description} {actions}"}) + "\n")
 
 
+class PeakMemory(threading.Thread):
+    """Samples the summed RSS of this process and its children (map or joblib workers) every 50 ms."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.peak, self.running = 0, True
+
+    def run(self) -> None:
+        me = psutil.Process()
+        while self.running:
+            total = me.memory_info().rss
+            for child in me.children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    total += child.memory_info().rss
+            self.peak = max(self.peak, total)
+            time.sleep(0.05)
+
+
 def measure(method: str, workdir: Path, num_proc: int) -> dict[str, float]:
     """Run one method in this (fresh) process and return seconds and peak memory in MiB."""
+    sampler = PeakMemory()
+    sampler.start()
     started = time.perf_counter()
     if method == "selector":
         import datasets
@@ -68,11 +92,12 @@ def measure(method: str, workdir: Path, num_proc: int) -> dict[str, float]:
         dsir.fit_importance_estimator(num_tokens_to_fit="all")
         dsir.compute_importance_weights()
     seconds = time.perf_counter() - started
-    kib = 1 if sys.platform != "darwin" else 1 / 1024
+    sampler.running = False
+    sampler.join()
     return {
         "seconds": seconds,
-        "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * kib / 1024,
-        "workers_rss_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * kib / 1024,
+        "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "all_rss_mib": sampler.peak / 2**20,
     }
 
 
@@ -90,7 +115,7 @@ def main() -> None:
 
     machine = machine_line()
     lines = [
-        "| rows | method | num_proc | seconds | rows/s | peak RSS main (MiB) | peak RSS workers (MiB) |",
+        "| rows | method | num_proc | seconds | rows/s | peak RSS main process (MiB) | peak RSS all processes (MiB) |",
         "|---:|---|---:|---:|---:|---:|---:|",
     ]
     for size in args.sizes:
@@ -106,7 +131,7 @@ def main() -> None:
                     lines.append(
                         f"| {size:,} | {name} | {num_proc} | {result['seconds']:.1f} | "
                         f"{size / result['seconds']:,.0f} | {result['rss_mib']:.0f} | "
-                        f"{result['workers_rss_mib']:.0f} |"
+                        f"{result['all_rss_mib']:.0f} |"
                     )
                     print(lines[-1], flush=True)
                     # written after every measurement, so a run stopped early still leaves what it measured
