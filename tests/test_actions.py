@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -158,3 +159,17 @@ def test_action_names_cover_the_full_action_set() -> None:
 def test_iter_chemicals_includes_text_compounds_and_solution_parts() -> None:
     actions = parse_actions("MAKESOLUTION with A and B (2 g); ADD SLN; DRYSOLUTION over MgSO4; STIR at rt.")
     assert list(iter_chemicals(actions)) == [Chemical("A"), Chemical("B", ["2 g"]), Chemical("SLN"), Chemical("MgSO4")]
+
+
+@pytest.mark.parametrize(
+    ("action", "message"),
+    [
+        (Add("water"), "ADD field material='water' is not of type Chemical"),
+        (Wait(None), "WAIT field duration=None is not of type str"),
+        (Stir(duration=5), "STIR field duration=5 is not of type str | None"),
+        (MakeSolution([Chemical("A"), "B"]), "MAKESOLUTION field materials="),
+    ],
+)
+def test_formatting_a_wrongly_typed_value_names_the_field(action: object, message: str) -> None:
+    with pytest.raises(TypeError, match=re.escape(message)):
+        format_actions([action])

@@ -78,8 +78,14 @@ class ActionStringConverter:
         return [self.parse_action(part, index) for index, part in enumerate(self.split(text))]
 
     def format_action(self, action: Action) -> str:
-        text = action.name + "".join(_format_value(spec, getattr(action, spec.name)) for spec in slots(type(action)))
-        return text.replace(self.separator, self._separator_escaped)
+        """Write one action; a field value of the wrong type raises a ``TypeError`` naming it."""
+        parts = [action.name]
+        for spec in slots(type(action)):
+            value = getattr(action, spec.name)
+            if not _has_slot_type(spec.metadata["slot"], value, required=is_required(spec)):
+                raise TypeError(f"{action.name} field {spec.name}={value!r} is not of type {spec.type}")
+            parts.append(_format_value(spec, value))
+        return "".join(parts).replace(self.separator, self._separator_escaped)
 
     def split(self, text: str) -> list[str]:
         """The action texts of a sequence; surrounding whitespace and a missing end mark are tolerated."""
@@ -117,6 +123,18 @@ def _describe(spec: dataclasses.Field) -> str:
 
 def _lead(keyword: str | None) -> str:
     return f" {keyword} " if keyword else " "
+
+
+def _has_slot_type(slot: Slot, value: Any, *, required: bool) -> bool:
+    if slot is Slot.CHEMICAL:
+        return isinstance(value, Chemical)
+    if slot is Slot.CHEMICALS:
+        return isinstance(value, list) and all(isinstance(item, Chemical) for item in value)
+    if slot is Slot.FLAG:
+        return isinstance(value, bool)
+    if slot is Slot.REPETITIONS:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, str) or (value is None and not required)
 
 
 def _format_value(spec: dataclasses.Field, value: Any) -> str:
