@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 from hypothesis import given, settings
@@ -257,3 +262,51 @@ def test_run_from_config_defaults_to_augmentation(tmp_path):
     assert summary.done == 12 and {row["source"] for row in shard_rows(tmp_path / "out")} == {"augmented"}
     with pytest.raises(ValueError, match="unknown generation option"):
         run_from_config({"input": str(records), "output_dir": str(tmp_path), "sample": 2})
+
+
+# --- kill and resume ----------------------------------------------------------------------------------
+
+
+def complete_lines(output_dir) -> list[dict]:
+    """Every complete line of the shards; only the very last line of a shard may be torn by a kill."""
+    rows = []
+    for path in sorted(output_dir.glob("shards/*.jsonl")):
+        data = path.read_bytes()
+        lines = data.split(b"\n")
+        assert all(line for line in lines[:-1]), f"empty line in {path}"
+        rows += [json.loads(line) for line in lines[:-1]]
+    return rows
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_points_then_resume_gives_exactly_the_expected_rows(tgi_server, tmp_path, monkeypatch):
+    procedures = [row for row in EXAMPLES if not row["reaction_smiles"]][:50]
+    inputs = write_records(procedures, tmp_path / "inputs.jsonl")
+    server = tgi_server(example_responder(), latency=0.04)
+    output = tmp_path / "out"
+    command = [sys.executable, "-m", "chemactor.cli", "generate", "--input", str(inputs), "--output", str(output)]
+    command += ["--steps", "d2a", "--endpoint", server.url, "--api", "generate", "--max-concurrency", "4"]
+    command += ["--samples", "2"]
+    env = {name: value for name, value in os.environ.items() if name != "HF_HUB_OFFLINE"}
+    expected = sorted(f"{row['id']}/{k}" for row in procedures for k in range(2))
+    rng = random.Random(5)
+    for _ in range(3):
+        before = len(complete_lines(output))
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while len(complete_lines(output)) == before and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.0, 0.3))
+        process.send_signal(signal.SIGKILL)
+        assert process.wait() == -signal.SIGKILL, "the run finished before it could be killed"
+        ids = [row["id"] for row in complete_lines(output)]
+        assert len(ids) == len(set(ids)) and set(ids) < set(expected)
+    finished = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    assert "already done" in finished.stdout
+    rows = complete_lines(output)
+    assert sorted(row["id"] for row in rows) == expected
+    assert all(path.read_bytes().endswith(b"\n") for path in output.glob("shards/*.jsonl"))
+    assert len(load_generated(output)) == len(expected)
+    manifest = json.loads((output / "manifest.json").read_text())
+    assert [run["status"] for run in manifest["runs"]] == ["running"] * 3 + ["complete"]  # killed runs say so
