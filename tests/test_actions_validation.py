@@ -25,15 +25,17 @@ def test_a_sound_procedure_has_no_problem() -> None:
 
 
 def test_placeholders_must_name_a_compound_of_the_reaction() -> None:
-    text = "ADD $4$ ; ADD $0$ ; WASH with $-2$ ; YIELD $-1$"
+    text = "ADD $4$ ; ADD $0$ ; WASH with $-2$ ; DRYSOLUTION over $5$ ; YIELD $-1$"
     assert _problems(text, REACTION, style="placeholder") == [
         "action 0 (ADD): $4$ is beyond the 3 precursor(s) of the reaction",
         "action 1 (ADD): $0$ names no compound: precursors count from $1$, products from $-1$",
         "action 2 (WASH): $-2$ is beyond the 1 product(s) of the reaction",
+        "action 3 (DRYSOLUTION): $5$ is beyond the 3 precursor(s) of the reaction",
     ]
     # A list of precursors bounds $n$ only; the products are unknown then.
     assert _problems(text, ["CCO", "CC(=O)O", "O", "[Na+]"], style="placeholder") == [
         "action 1 (ADD): $0$ names no compound: precursors count from $1$, products from $-1$",
+        "action 3 (DRYSOLUTION): $5$ is beyond the 4 precursor(s) of the reaction",
     ]
 
 
@@ -102,6 +104,7 @@ def test_sequence_level_problems() -> None:
         "no YIELD: the procedure of a reaction should end by isolating the product"
     ]
     assert _problems("ADD $1$ ; STIR", style="placeholder") == []
+    assert _problems("ADD $1$ ; STIR", "", style="placeholder") == []
     assert _problems("FOLLOWOTHERPROCEDURE.", REACTION) == []
 
 

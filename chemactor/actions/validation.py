@@ -41,8 +41,11 @@ def validate_actions(
     ``reaction`` enables the checks that need the chemistry: a reaction SMILES (``reactants>agents>products``,
     ``~`` fragment bonds allowed) gives the precursors that ``$n$`` names and the products that ``$-n$``
     names, and a full reaction's procedure must YIELD something; a list of precursor SMILES gives the
-    precursors only. An unreadable reaction SMILES raises :class:`chemactor.chem.InvalidSmilesError`.
+    precursors only; ``""`` counts as no reaction. An unreadable reaction SMILES raises
+    :class:`chemactor.chem.InvalidSmilesError`.
     """
+    if isinstance(reaction, str) and not reaction.strip():
+        reaction = None  # records keep an unknown reaction as ""
     precursors, products = _reaction_sizes(reaction)
     problems: list[str] = []
     for index, action in enumerate(actions):
@@ -101,8 +104,9 @@ def _texts(slot: Slot, value: Any) -> list[str]:
 
 def _placeholder_problems(action: Action, precursors: int | None, products: int | None) -> list[str]:
     problems = []
-    strings = [chemical.name for chemical in iter_chemicals([action])]
-    strings += [getattr(action, spec.name) or "" for spec in slots(type(action)) if spec.metadata["slot"] is Slot.TEXT]
+    strings = [
+        text for spec in slots(type(action)) for text in _texts(spec.metadata["slot"], getattr(action, spec.name))
+    ]
     for match in _PLACEHOLDER.finditer(" ".join(strings)):
         number = int(match.group(1))
         if number == 0:
