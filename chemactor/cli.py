@@ -192,6 +192,104 @@ def generate(
     typer.echo(str(summary))
 
 
+@app.command("train", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def train(
+    ctx: typer.Context,
+    recipe: Annotated[Path, typer.Argument(help="YAML recipe (recipes/sft_cpu_tiny.yaml, recipes/sft_full.yaml).")],
+) -> None:
+    """Fully fine-tune a model with the SFT recipe; extra `--field value` flags override the recipe.
+
+    Rerun the same command to resume from the last checkpoint in the output directory. For several
+    processes or GPUs: `accelerate launch --config_file recipes/accelerate/ddp.yaml -m chemactor.training RECIPE`.
+    """
+    import json
+
+    from chemactor.training import main as run_recipe
+
+    metrics = run_recipe([str(recipe), *ctx.args])
+    typer.echo(json.dumps(metrics, default=str))
+
+
+def _converter(kind: str, model: str | None, endpoint: list[str] | None, api: str, max_new_tokens: int):
+    """An ``ActionExtractor`` or ``ProcedureWriter`` over a local model or an endpoint, as the flags say."""
+    from chemactor.inference import ActionExtractor, ProcedureWriter
+
+    cls = ActionExtractor if kind == "extract" else ProcedureWriter
+    if bool(model) == bool(endpoint):
+        typer.echo("error: give exactly one of --model (folder or Hub repo) and --endpoint", err=True)
+        raise typer.Exit(2)
+    if endpoint:
+        return cls.from_endpoint(endpoint, max_new_tokens, api=api)
+    return cls.from_pretrained(model, max_new_tokens)
+
+
+def _run_conversion(items: list[str] | None, input: Path | None, output: Path | None, convert) -> None:
+    """Convert command-line items to JSON lines on stdout, or a file line by line (resumable) to ``output``."""
+    import json
+
+    from chemactor.inference import ResumeError, convert_file
+
+    if bool(items) == bool(input):
+        typer.echo("error: give the inputs as arguments or with --input FILE, not both", err=True)
+        raise typer.Exit(2)
+    if input is None:
+        for row in convert(items):
+            typer.echo(json.dumps(row, ensure_ascii=False))
+        return
+    if output is None:
+        typer.echo("error: --input needs --output (a JSONL file, appended to when resuming)", err=True)
+        raise typer.Exit(2)
+    try:
+        written = convert_file(convert, input, output)
+    except (ResumeError, OSError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"{written} rows written to {output}")
+
+
+@app.command("extract")
+def extract(
+    texts: Annotated[list[str] | None, typer.Argument(help="Procedure texts (paragraphs are split).")] = None,
+    model: Annotated[str | None, typer.Option(help="Trained model folder or Hub repo id.")] = None,
+    endpoint: Annotated[list[str] | None, typer.Option(help="Endpoint URL serving the model; repeatable.")] = None,
+    api: Annotated[str, typer.Option(help="Endpoint API: chat or generate (TGI).")] = "chat",
+    input: Annotated[Path | None, typer.Option(help="Text file, one description per line.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="JSONL results (resumable).")] = None,
+    batch_size: Annotated[int, typer.Option(help="Sentences per generate call.")] = 8,
+    max_new_tokens: Annotated[int, typer.Option(help="New tokens per sentence.")] = 256,
+    split: Annotated[bool, typer.Option(help="Split paragraphs into sentences first.")] = True,
+) -> None:
+    """Description -> synthesis actions (D2A), one JSON object per input with validity and errors."""
+    extractor = _converter("extract", model, endpoint, api, max_new_tokens)
+    _run_conversion(
+        texts,
+        input,
+        output,
+        lambda chunk: [row.to_dict() for row in extractor.extract(chunk, batch_size, split=split, progress=False)],
+    )
+
+
+@app.command("describe")
+def describe(
+    reactions: Annotated[list[str] | None, typer.Argument(help="Reaction SMILES reactants>agents>products.")] = None,
+    model: Annotated[str | None, typer.Option(help="Trained model folder or Hub repo id.")] = None,
+    endpoint: Annotated[list[str] | None, typer.Option(help="Endpoint URL serving the model; repeatable.")] = None,
+    api: Annotated[str, typer.Option(help="Endpoint API: chat or generate (TGI).")] = "chat",
+    input: Annotated[Path | None, typer.Option(help="Text file, one reaction SMILES per line.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="JSONL results (resumable).")] = None,
+    batch_size: Annotated[int, typer.Option(help="Reactions per generate call.")] = 8,
+    max_new_tokens: Annotated[int, typer.Option(help="New tokens per procedure.")] = 512,
+) -> None:
+    """Reaction -> experimental procedure (R2D), one JSON object per input with validity and error."""
+    writer = _converter("describe", model, endpoint, api, max_new_tokens)
+    _run_conversion(
+        reactions,
+        input,
+        output,
+        lambda chunk: [row.to_dict() for row in writer.describe(chunk, batch_size, progress=False)],
+    )
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

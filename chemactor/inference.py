@@ -12,9 +12,11 @@ endpoint (``from_endpoint``: text-generation-inference or an OpenAI-compatible s
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from tqdm.auto import tqdm
@@ -35,12 +37,12 @@ def split_sentences(paragraph: str) -> list[str]:
     """Split a procedure paragraph into sentences, keeping every character but the whitespace between them.
 
     A boundary is a ``.``/``!``/``?`` followed by whitespace and a capital, digit or bracket, unless the
-    word before the dot is a known abbreviation or a single letter (an initial, ``J. Org. Chem.``-style).
+    word before the dot is a known abbreviation or a capital initial (``J. Smith``); units end sentences.
     """
     sentences, start = [], 0
     for match in _SENTENCE_END.finditer(paragraph):
-        word = paragraph[: match.start()].rsplit(None, 1)[-1].rstrip(".!?").lower()
-        if word in _ABBREVIATIONS or len(word) <= 1:
+        word = paragraph[: match.start()].rsplit(None, 1)[-1].rstrip(".!?")
+        if word.lower() in _ABBREVIATIONS or (len(word) == 1 and word.isupper()):
             continue
         sentences.append(paragraph[start : match.start()])
         start = match.end()
@@ -231,6 +233,8 @@ def _extraction(description: str, sentences: list[str], answers: list[str]) -> E
     if failures:
         return Extraction(description, "", errors=failures, sentences=sentences)
     actions = join_actions(answers)
+    if not actions:
+        return Extraction(description, "", errors=["no actions generated"], sentences=sentences)
     try:
         parsed = parse_actions(actions)
     except ActionParseError as error:
@@ -302,3 +306,37 @@ def _canonical_reaction(reaction: str) -> str:
         return canonicalize_reaction(reaction)
     except InvalidSmilesError as error:
         return Failure(f"invalid reaction SMILES: {error}")
+
+
+# --- files -------------------------------------------------------------------------------------------------
+
+
+class ResumeError(ValueError):
+    """An output file cannot be the partial output of this input (it has more rows than the input)."""
+
+
+def convert_file(
+    convert: Callable[[list[str]], list[dict[str, Any]]],
+    input_path: str | Path,
+    output_path: str | Path,
+    chunk_size: int = 64,
+) -> int:
+    """Convert every non-blank line of ``input_path``, one JSON line each in ``output_path``; returns rows written.
+
+    Rows are appended chunk by chunk, so an interrupted run loses at most one chunk and a rerun with the
+    same arguments continues after the last row written.
+    """
+    items = [line.strip() for line in Path(input_path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    output_path = Path(output_path)
+    done = len(output_path.read_text(encoding="utf-8").splitlines()) if output_path.exists() else 0
+    if done > len(items):
+        raise ResumeError(f"{output_path} has {done} rows but {input_path} only {len(items)} inputs")
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    with output_path.open("a", encoding="utf-8") as handle, tqdm(total=len(items), initial=done, unit="row") as bar:
+        for start in range(done, len(items), chunk_size):
+            chunk = items[start : start + chunk_size]
+            for row in convert(chunk):
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+            handle.flush()
+            bar.update(len(chunk))
+    return len(items) - done

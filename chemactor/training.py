@@ -38,7 +38,7 @@ from transformers import (
 from transformers.trainer_utils import get_last_checkpoint
 from trl import ModelConfig, SFTConfig, SFTTrainer, TrlParser, get_peft_config
 
-from chemactor.data import TASKS, has_task, load_generated, load_seeds, task_view
+from chemactor.data import TASKS, get_meta, has_task, load_generated, load_seeds, task_view
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +124,8 @@ class ScriptArguments:
         default=None, metadata={"help": "Folder with the seed data; without it the upstream files are used."}
     )
     generated_dir: str | None = field(
-        default=None, metadata={"help": "Selected generated records: a save_to_disk folder or a generation output."}
+        default=None,
+        metadata={"help": "Generated records to mix in: `chemactor select` output's selected/ or a generation output."},
     )
     mix_ratio: str = field(default="1:3", metadata={"help": "Seed to generated training rows, e.g. 1:3."})
     tasks: list[str] = field(
@@ -196,7 +197,7 @@ def load_training_data(args: ScriptArguments, seed: int = 0) -> TrainingData:
     ]
     generated = None
     if args.generated_dir:
-        selected = load_selected(args.generated_dir)
+        selected = load_generated(args.generated_dir)
         seed_rows = len(splits["train"])
         splits["train"] = mix(splits["train"], selected, args.mix_ratio, seed=seed)
         generated = {
@@ -206,18 +207,11 @@ def load_training_data(args: ScriptArguments, seed: int = 0) -> TrainingData:
             "seeds_available": seed_rows,
             "ratio": args.mix_ratio,
         }
-        if "divergence" in selected.column_names:
-            generated["max_divergence"] = max(selected["divergence"], default=None)
+        # chemactor select records each kept row's scores in meta.divergence
+        kept = [get_meta(row).get("divergence", {}).get("divergence") for row in selected]
+        if kept and None not in kept:
+            generated["max_divergence"] = max(kept)
     return TrainingData(datasets.DatasetDict(splits), sources, generated)
-
-
-def load_selected(path: str | Path) -> datasets.Dataset:
-    """Generated records from a ``save_to_disk`` folder (selection output) or a generation output directory."""
-    path = Path(path)
-    if (path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists():
-        loaded = datasets.load_from_disk(str(path))
-        return loaded["train"] if isinstance(loaded, datasets.DatasetDict) else loaded
-    return load_generated(path)
 
 
 def task_views(records: datasets.Dataset, tasks: Sequence[str]) -> datasets.Dataset:
