@@ -103,14 +103,16 @@ def dataset_card(
         task_categories=["text-generation"],
         tags=["chemistry", "synthesis", "reactions", "chemactor"],
         size_categories=[_size_category(total)],
+        # The first config is the default, so that a bare ``load_dataset(DIR)`` works too.
         configs=[
             {
                 "config_name": config["name"],
                 "data_files": [
                     {"split": split, "path": f"{config['name']}/{split}-*.parquet"} for split in config["rows"]
                 ],
+                **({"default": True} if index == 0 else {}),
             }
-            for config in described
+            for index, config in enumerate(described)
         ],
     )
     return DatasetCard.from_template(

@@ -44,3 +44,58 @@ def tgi_server(monkeypatch):
     yield start
     for server in servers:
         server.close()
+
+
+@pytest.fixture(scope="session")
+def seed_builds(shared_data):
+    """Every seed source built once per session from the reference data: ``{source: SeedBuild}``
+    (``.dataset`` is the DatasetDict; ORD has 14k rows, so build it here rather than per test)."""
+    from chemactor.data import SEED_SOURCES, build_seeds
+
+    return {source: build_seeds(source, shared_data) for source in SEED_SOURCES}
+
+
+@pytest.fixture(scope="session")
+def hub_server(tmp_path_factory):
+    """A Hub-protocol server on 127.0.0.1 for the whole session (see ``tests/hub_server.py``): ``.endpoint``,
+    ``.token``, ``.fail(...)`` for injected errors. Tests reach it through ``hub_env``."""
+    from hub_server import HubServer
+
+    with HubServer(tmp_path_factory.mktemp("hub")) as server:
+        yield server
+
+
+@pytest.fixture
+def hub_env(hub_server, monkeypatch, tmp_path):
+    """Point huggingface_hub and datasets at ``hub_server`` for one test, with its token, and restore after.
+
+    Both libraries copy HF_ENDPOINT and HF_HUB_OFFLINE into module constants at import, so the constants
+    are patched along with the environment; Xet is off (the server speaks plain LFS) and the download
+    caches live in the test's folder so nothing is served from an earlier run.
+    """
+    import datasets
+    from huggingface_hub import constants
+
+    endpoint = hub_server.endpoint
+    for name, value in {
+        "HF_ENDPOINT": endpoint,
+        "HF_TOKEN": hub_server.token,
+        "HF_HUB_DISABLE_XET": "1",
+        "HF_HUB_CACHE": str(tmp_path / "hub-cache"),
+        "HF_DATASETS_CACHE": str(tmp_path / "datasets-cache"),
+    }.items():
+        monkeypatch.setenv(name, value)
+    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(constants, "ENDPOINT", endpoint)
+    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", endpoint + "/{repo_id}/resolve/{revision}/{filename}")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub-cache"))
+    monkeypatch.setattr(datasets.config, "HF_ENDPOINT", endpoint)
+    monkeypatch.setattr(datasets.config, "HUB_DATASETS_URL", endpoint + "/datasets/{repo_id}/resolve/{revision}/{path}")
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_OFFLINE", False)
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "datasets-cache")
+    yield hub_server
+    hub_server.clear_failures()

@@ -1,0 +1,229 @@
+"""Seed builders on the reference data, the export that ``load_dataset`` reads, and bad input."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import shutil
+from collections import defaultdict
+from pathlib import Path
+
+import datasets
+import pytest
+from typer.testing import CliRunner
+
+from chemactor.chem import canonicalize_reaction, detokenize_reaction, reaction_precursors
+from chemactor.cli import app
+from chemactor.data import (
+    SEED_SOURCES,
+    RecordError,
+    build_seeds,
+    get_meta,
+    load_seeds,
+    text_hash,
+)
+from chemactor.hub import ExportError, export_dataset
+
+ORD_ROWS = 14_251
+
+
+@pytest.fixture(scope="session")
+def seed_export(seed_builds, tmp_path_factory) -> Path:
+    summaries = {name: build.summary() for name, build in seed_builds.items()}
+    configs = {name: build.dataset for name, build in seed_builds.items()}
+    return export_dataset(configs, tmp_path_factory.mktemp("export") / "seeds", summaries=summaries)
+
+
+def _pairs(shared_data: Path, source: str) -> list[dict]:
+    with (shared_data / source / "pairs.jsonl").open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle]
+
+
+def test_paragraph2actions_keeps_upstream_splits_and_text_byte_for_byte(seed_builds, shared_data: Path) -> None:
+    dataset = seed_builds["paragraph2actions"].dataset
+    assert {split: len(rows) for split, rows in dataset.items()} == {"train": 80, "validation": 10, "test": 10}
+    split_names = {"train": "train", "valid": "validation", "test": "test"}
+    expected = defaultdict(list)
+    for pair in _pairs(shared_data, "paragraph2actions"):
+        expected[split_names.get(pair["split"], pair["split"])].append((pair["sentence"], pair["actions"]))
+    for split, rows in dataset.items():
+        assert list(zip(rows["description"], rows["actions"], strict=True)) == expected[split]
+        assert set(rows["split"]) == {split}
+    assert any("\u200c" in actions for rows in dataset.values() for actions in rows["actions"])
+
+
+def test_smiles2actions_rows_are_canonical_with_ordered_precursors(seed_builds, shared_data: Path) -> None:
+    dataset = seed_builds["smiles2actions"].dataset
+    assert {split: len(rows) for split, rows in dataset.items()} == {"train": 100, "validation": 10, "test": 10}
+    built = [row for split in ("train", "validation", "test") for row in dataset[split]]
+    pairs = sorted(_pairs(shared_data, "smiles2actions"), key=lambda p: ("train", "valid", "test").index(p["split"]))
+    for row, pair in zip(built, pairs, strict=True):
+        reaction = detokenize_reaction(pair["reaction_smiles_tokenized"])
+        meta = get_meta(row)
+        assert row["reaction_smiles"] == canonicalize_reaction(reaction)
+        assert row["actions"] == pair["actions_with_placeholders"]
+        assert meta["actions_style"] == "placeholder"
+        assert meta["precursors"] == reaction_precursors(reaction)
+        placeholders = [int(n) for n in re.findall(r"\$(\d+)\$", row["actions"])]
+        assert max(placeholders, default=0) <= len(meta["precursors"])
+
+
+def test_ord_counts_every_row_and_splits_by_procedure_text(seed_builds) -> None:
+    build = seed_builds["ord"]
+    summary = build.summary()
+    assert sum(summary["rows"].values()) + sum(summary["dropped"].values()) == ORD_ROWS
+    assert summary["dropped"] == {"empty reaction SMILES": 8}
+    assert summary["cross_split_texts"] == 0
+    splits_of_text = defaultdict(set)
+    for split, rows in build.dataset.items():
+        assert 0.05 < len(rows) / ORD_ROWS < 0.85
+        for text in rows["description"]:
+            splits_of_text[text_hash(text)].add(split)
+    # The data do share paragraphs between reactions, so the check above had something to catch.
+    assert len(splits_of_text) < sum(summary["rows"].values())
+    assert all(len(splits) == 1 for splits in splits_of_text.values())
+
+
+def test_ord_rows_keep_roles_and_provenance(seed_builds) -> None:
+    rows = seed_builds["ord"].dataset["train"]
+    uspto = next(row for row in rows if get_meta(row)["patent"])
+    meta = get_meta(uspto)
+    assert set(meta["components"]) == {"reactants", "reagents", "solvents", "catalysts", "products"}
+    assert meta["ord_reaction_id"] == uspto["id"]
+    assert meta["ord_dataset_id"].startswith("ord_dataset-")
+    assert meta["ord_dataset_name"].startswith("uspto-grants-")
+    assert uspto["description"] and uspto["reaction_smiles"].count(">") == 2
+    assert canonicalize_reaction(uspto["reaction_smiles"]) == uspto["reaction_smiles"]
+    components = [c for role in meta["components"].values() for c in role]
+    assert components and all(set(c) == {"smiles", "name"} for c in components)
+    assert any(c["name"] for c in components), "USPTO components carry names"
+
+
+def test_export_round_trips_through_load_dataset(seed_export: Path, seed_builds, tmp_path: Path) -> None:
+    assert sorted(datasets.get_dataset_config_names(str(seed_export))) == sorted(SEED_SOURCES)
+    cache = str(tmp_path / "cache")
+    for source, build in seed_builds.items():
+        loaded = datasets.load_dataset(str(seed_export), source, cache_dir=cache)
+        assert set(loaded) == set(build.dataset)
+        for split, rows in build.dataset.items():
+            assert loaded[split].features == rows.features
+            assert loaded[split].to_list() == rows.to_list()
+    default = datasets.load_dataset(str(seed_export), cache_dir=cache)
+    assert default["train"][0]["source"] == next(iter(seed_builds))
+
+
+def test_card_reports_sizes_licenses_and_leaks(seed_export: Path) -> None:
+    text = (seed_export / "README.md").read_text(encoding="utf-8")
+    front, body = text.split("---\n", 2)[1:]
+    assert "cc-by-sa-4.0" in front and "- mit" in front and "config_name: ord" in front
+    ord_line = next(line for line in body.splitlines() if line.startswith("| `ord`"))
+    assert "8 (empty reaction SMILES)" in ord_line and "KiB" in ord_line
+    assert "Open Reaction Database" in body and "10.1021/jacs.1c09820" in body
+    assert "| `reaction_smiles` |" in body
+
+
+def test_export_refuses_to_overwrite_unless_asked(seed_builds, tmp_path: Path) -> None:
+    small = {"paragraph2actions": seed_builds["paragraph2actions"].dataset}
+    folder = export_dataset(
+        {**small, "smiles2actions": seed_builds["smiles2actions"].dataset}, tmp_path / "out", summaries={}
+    )
+    with pytest.raises(ExportError, match="not empty"):
+        export_dataset(small, folder)
+    assert (folder / "smiles2actions").is_dir()
+    export_dataset(small, folder, overwrite=True)
+    assert not (folder / "smiles2actions").exists()
+    assert datasets.get_dataset_config_names(str(folder)) == ["paragraph2actions"]
+
+
+# --- bad input ------------------------------------------------------------------------------------
+
+
+def _ord_copy(tmp_path: Path, shared_data: Path, edit) -> Path:
+    """A data_dir whose ORD file holds the first 30 reference rows, changed by ``edit(lines)``."""
+    with gzip.open(shared_data / "ord_r2d" / "reactions.jsonl.gz", "rt", encoding="utf-8") as handle:
+        lines = [next(handle) for _ in range(30)]
+    edit(lines)
+    (tmp_path / "ord_r2d").mkdir(parents=True)
+    with gzip.open(tmp_path / "ord_r2d" / "reactions.jsonl.gz", "wt", encoding="utf-8") as handle:
+        handle.writelines(lines)
+    return tmp_path
+
+
+def _set(lines: list[str], index: int, **values) -> None:
+    row = json.loads(lines[index])
+    row.update(values)
+    lines[index] = json.dumps(row) + "\n"
+
+
+def test_broken_jsonl_line_names_file_and_line_or_is_counted(tmp_path: Path, shared_data: Path) -> None:
+    def edit(lines):
+        lines[6] = '{"reaction_id": "ord-x", \n'
+
+    data_dir = _ord_copy(tmp_path, shared_data, edit)
+    with pytest.raises(RecordError, match=r"reactions\.jsonl\.gz:7: not JSON"):
+        build_seeds("ord", data_dir)
+    build = build_seeds("ord", data_dir, skip_bad_rows=True)
+    assert build.dropped == {"not JSON": 1}
+    assert sum(len(rows) for rows in build.dataset.values()) == 29
+
+
+def test_unparsable_smiles_names_row_and_smiles_or_is_counted(tmp_path: Path, shared_data: Path) -> None:
+    data_dir = _ord_copy(tmp_path, shared_data, lambda lines: _set(lines, 3, reaction_smiles_unmapped="CC1CC>>CCO"))
+    with pytest.raises(RecordError, match=r"reactions\.jsonl\.gz:4: invalid SMILES 'CC1CC'"):
+        build_seeds("ord", data_dir)
+    build = build_seeds("ord", data_dir, skip_bad_rows=True)
+    assert build.dropped == {"invalid SMILES": 1}
+
+
+def test_row_missing_a_field_is_named(tmp_path: Path, shared_data: Path) -> None:
+    def edit(lines):
+        row = json.loads(lines[0])
+        del row["procedure_details"]
+        lines[0] = json.dumps(row) + "\n"
+
+    with pytest.raises(RecordError, match=r":1: missing field\(s\) procedure_details"):
+        build_seeds("ord", _ord_copy(tmp_path, shared_data, edit))
+
+
+def test_missing_and_misaligned_files(tmp_path: Path, shared_data: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"paragraph2actions/src-train\.txt"):
+        load_seeds("paragraph2actions", tmp_path)
+    folder = tmp_path / "paragraph2actions"
+    shutil.copytree(shared_data / "paragraph2actions", folder)
+    (folder / "tgt-valid.txt").write_text("ADD water.\n", encoding="utf-8")
+    with pytest.raises(RecordError, match=r"src-valid\.txt has 10 lines but .*tgt-valid\.txt has 1"):
+        load_seeds("paragraph2actions", tmp_path)
+
+
+def test_bad_reaction_in_smiles2actions_names_the_line(tmp_path: Path, shared_data: Path) -> None:
+    folder = tmp_path / "smiles2actions"
+    shutil.copytree(shared_data / "smiles2actions", folder)
+    lines = (folder / "src-test.txt").read_text(encoding="utf-8").split("\n")
+    lines[1] = "C C 1 C C >> C C"
+    (folder / "src-test.txt").write_text("\n".join(lines), encoding="utf-8")
+    with pytest.raises(RecordError, match=r"tgt-test\.txt:2: invalid SMILES 'CC1CC'"):
+        load_seeds("smiles2actions", tmp_path)
+
+
+# --- the command line -------------------------------------------------------------------------------
+
+
+def test_cli_build_writes_a_loadable_export(shared_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "export"
+    args = ["data", "build", "--source", "smiles2actions", "--data-dir", str(shared_data), "--output", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert '"cross_split_texts": 0' in result.output
+    loaded = datasets.load_dataset(str(out), "smiles2actions", cache_dir=str(tmp_path / "cache"))
+    assert len(loaded["train"]) == 100
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 1 and "not empty" in again.output
+
+
+def test_cli_build_reports_bad_input_without_a_traceback(tmp_path: Path) -> None:
+    args = ["data", "build", "--source", "ord", "--data-dir", str(tmp_path), "--output", str(tmp_path / "x")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1
+    assert "missing input file" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "x").exists()
