@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import doctest
 import re
 from pathlib import Path
 
 import pytest
 
+import chemactor.actions
 from chemactor.actions import (
     ACTION_NAMES,
     PH,
@@ -173,3 +175,8 @@ def test_iter_chemicals_includes_text_compounds_and_solution_parts() -> None:
 def test_formatting_a_wrongly_typed_value_names_the_field(action: object, message: str) -> None:
     with pytest.raises(TypeError, match=re.escape(message)):
         format_actions([action])
+
+
+def test_package_docstring_example_runs() -> None:
+    result = doctest.testmod(chemactor.actions)
+    assert result.attempted > 0 and result.failed == 0

@@ -44,18 +44,18 @@ class Slot(Enum):
     REPETITIONS = "repetitions"  # `` 3 x`` when more than once
 
 
-def _slot(slot: Slot, keyword: str | None, **metadata: Any) -> dict[str, Any]:
+def _metadata(slot: Slot, keyword: str | None, **metadata: Any) -> dict[str, Any]:
     return {"slot": slot, "keyword": keyword, "compound": False, "choices": None, "count": None} | metadata
 
 
 def chemical(keyword: str | None = None) -> Any:
     """A required compound, written right after the action keyword (``keyword`` first if given)."""
-    return field(metadata=_slot(Slot.CHEMICAL, keyword))
+    return field(metadata=_metadata(Slot.CHEMICAL, keyword))
 
 
 def chemicals(keyword: str = "with", *, count: tuple[int, int | None] = (1, None)) -> Any:
     """Several compounds joined by `` and ``; ``count`` is the (min, max) that makes sense."""
-    return field(metadata=_slot(Slot.CHEMICALS, keyword, count=count))
+    return field(metadata=_metadata(Slot.CHEMICALS, keyword, count=count))
 
 
 def text(
@@ -65,18 +65,18 @@ def text(
 
     ``compound`` marks text that names a compound; ``choices`` the only values that make sense.
     """
-    metadata = _slot(Slot.TEXT, keyword, compound=compound, choices=choices)
+    metadata = _metadata(Slot.TEXT, keyword, compound=compound, choices=choices)
     return field(metadata=metadata) if required else field(default=None, metadata=metadata)
 
 
 def flag(phrase: str) -> Any:
     """A boolean written as ``phrase`` when true."""
-    return field(default=False, metadata=_slot(Slot.FLAG, phrase))
+    return field(default=False, metadata=_metadata(Slot.FLAG, phrase))
 
 
 def repetitions() -> Any:
     """How many times the action is done, written `` N x`` when ``N != 1``."""
-    return field(default=1, metadata=_slot(Slot.REPETITIONS, None))
+    return field(default=1, metadata=_metadata(Slot.REPETITIONS, None))
 
 
 @dataclass
