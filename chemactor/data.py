@@ -17,6 +17,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -312,7 +313,7 @@ def build_seeds(source: str, data_dir: str | Path | None = None, *, skip_bad_row
     """Build one seed source (``paragraph2actions``, ``smiles2actions`` or ``ord``) with ``ChemActorSeeds``.
 
     Data come from ``data_dir`` (the layout of the reference data) or, without one, from the upstream
-    files. Always regenerated, never read from a stale cache, so the drop counts are those of this run.
+    files. Always regenerated (never read from a stale cache), so the drop counts are those of this run.
     A bad row raises :class:`RecordError` naming file and line, unless ``skip_bad_rows``: then it is
     dropped and counted by reason, like the rows a source cannot use (an ORD reaction without SMILES).
     """
@@ -321,10 +322,8 @@ def build_seeds(source: str, data_dir: str | Path | None = None, *, skip_bad_row
     if source not in SEED_SOURCES:
         raise ValueError(f"unknown seed source {source!r}; known: {', '.join(SEED_SOURCES)}")
     started = time.perf_counter()
-    builder = ChemActorSeeds(
-        config_name=source, data_dir=str(data_dir) if data_dir is not None else None, skip_bad_rows=skip_bad_rows
-    )
-    dataset = _prepare(builder)
+    directory = str(data_dir) if data_dir is not None else None
+    dataset, builder = _prepare(ChemActorSeeds, config_name=source, data_dir=directory, skip_bad_rows=skip_bad_rows)
     return SeedBuild(source, dataset, dict(builder.dropped), time.perf_counter() - started)
 
 
@@ -341,8 +340,8 @@ def load_generated(path: str | Path, skip_bad_rows: bool = False) -> datasets.Da
     """
     from dataset_scripts.chemactor_generated import ChemActorGenerated
 
-    builder = ChemActorGenerated(data_dir=str(path), skip_bad_rows=skip_bad_rows)
-    return _prepare(builder)["train"]
+    dataset, _ = _prepare(ChemActorGenerated, data_dir=str(path), skip_bad_rows=skip_bad_rows)
+    return dataset["train"]
 
 
 def cross_split_texts(dataset: datasets.DatasetDict) -> int:
@@ -355,17 +354,23 @@ def cross_split_texts(dataset: datasets.DatasetDict) -> int:
     return sum(len(splits) > 1 for splits in seen.values())
 
 
-def _prepare(builder: datasets.DatasetBuilder) -> datasets.DatasetDict:
-    """Regenerate and load a builder's splits, re-raising our own typed errors unwrapped.
+def _prepare(
+    builder_class: type[datasets.DatasetBuilder], **kwargs: Any
+) -> tuple[datasets.DatasetDict, datasets.DatasetBuilder]:
+    """Build into a private, temporary cache and load the splits into memory; return them and the builder.
 
+    A fresh cache each time means no stale result and no collision when several processes build the
+    same config at once (a shared cache with forced regeneration deletes files under a neighbour).
     ``datasets`` wraps any exception raised while generating examples in ``DatasetGenerationError``;
-    the cause (file, line, field) is what a user needs to see.
+    our own typed error (file, line, field) is what a user needs to see, so it is re-raised unwrapped.
     """
-    try:
-        builder.download_and_prepare(download_mode=datasets.DownloadMode.FORCE_REDOWNLOAD)
-    except datasets.exceptions.DatasetGenerationError as exc:
-        cause = exc.__cause__
-        if isinstance(cause, (RecordError, OSError)):
-            raise cause from None
-        raise
-    return builder.as_dataset()
+    with tempfile.TemporaryDirectory(prefix="chemactor-build-") as cache_dir:
+        builder = builder_class(cache_dir=cache_dir, **kwargs)
+        try:
+            builder.download_and_prepare()
+        except datasets.exceptions.DatasetGenerationError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, (RecordError, OSError)):
+                raise cause from None
+            raise
+        return builder.as_dataset(in_memory=True), builder

@@ -61,14 +61,14 @@ def test_generated_rows_load_with_their_provenance(generation_dir: Path) -> None
     assert rows["ord-6/0"]["actions"] == "ADD ethanol; ADD acetic acid; STIR for 6 h."
 
 
-def test_a_broken_shard_line_is_named_or_counted(generation_dir: Path) -> None:
+def test_a_broken_shard_line_is_named_or_counted(generation_dir: Path, tmp_path: Path) -> None:
     shard = generation_dir / "shards/part-00001.jsonl"
     lines = shard.read_text(encoding="utf-8").splitlines(keepends=True)
     shard.write_text(lines[0] + '{"id": "cut-off", "sour\n' + lines[1], encoding="utf-8")
     with pytest.raises(RecordError, match=r"part-00001\.jsonl:2: not JSON"):
         load_generated(generation_dir)
-    builder = ChemActorGenerated(data_dir=str(generation_dir), skip_bad_rows=True)
-    builder.download_and_prepare(download_mode="force_redownload")
+    builder = ChemActorGenerated(data_dir=str(generation_dir), skip_bad_rows=True, cache_dir=str(tmp_path / "cache"))
+    builder.download_and_prepare()
     assert len(builder.as_dataset()["train"]) == 7
     assert dict(builder.dropped) == {"not JSON": 1}
 
