@@ -128,7 +128,8 @@ class Backend(ABC):
     """What the generation runner needs from a text generator."""
 
     def __init__(self) -> None:
-        self.stats: Counter[str] = Counter()  # requests, retries, failed:<kind>, prompt_tokens, completion_tokens
+        # requests, retries, failed:<kind>, prompt_tokens, completion_tokens (and batches for a local model)
+        self.stats: Counter[str] = Counter()
 
     @abstractmethod
     async def agenerate(self, prompt: Prompt, **params: Any) -> Generation:
@@ -409,6 +410,7 @@ class TransformersBackend(Backend):
             params = self._pending[0][1]
             batch = [item for item in self._pending if item[1] == params][: self.batch_size]
             self._pending = [item for item in self._pending if all(item is not other for other in batch)]
+            self.stats["batches"] += 1
             try:
                 generations = await asyncio.to_thread(self._generate_batch, [item[0] for item in batch], params)
             except Exception as exc:  # a model error fails this batch, not the whole run
