@@ -78,7 +78,12 @@ def measure(method: str, workdir: Path, num_proc: int) -> dict[str, float]:
         datasets.disable_progress_bars()
         selector = DivergenceSelector().fit(datasets.load_from_disk(str(workdir / "reference")))
         pool = datasets.load_from_disk(str(workdir / "pool"))
-        selector.score(pool, num_proc=num_proc if num_proc > 1 else None, cache_file_name=str(workdir / "scored.arrow"))
+        selector.score(
+            pool,
+            num_proc=num_proc if num_proc > 1 else None,
+            cache_file_name=str(workdir / f"scored-{num_proc}.arrow"),
+            load_from_cache_file=False,  # every configuration computes its scores itself
+        )
     else:
         from data_selection import HashedNgramDSIR
 

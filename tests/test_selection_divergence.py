@@ -12,7 +12,8 @@ from scipy.spatial.distance import jensenshannon
 from scipy.stats import entropy
 
 from chemactor.selection.divergence import sample_divergences, set_divergences, smoothed
-from chemactor.selection.features import Bags, char_ngram_hashes, word_hashes
+from chemactor.selection.features import Bags, NgramView, char_ngram_hashes, word_hashes
+from chemactor.selection.features import Batch as FeatureBatch
 
 BASE = 1_000_003
 WORD = re.compile(rb"[0-9A-Za-z\x80-\xff]+")
@@ -55,6 +56,14 @@ def test_hashes_ignore_case_and_batch_neighbours():
     alone = word_hashes(["Stirred THF"])[1]
     in_batch = word_hashes(["other words first", "stirred thf", "and after"])
     assert in_batch[1][in_batch[0] == 1].tolist() == alone.tolist()
+
+
+def test_word_ngrams_stay_inside_their_row_and_empty_rows_get_the_reserved_bucket():
+    view = NgramView("description", "words", (1, 3), size=1 << 10)
+    bags = view.bags(FeatureBatch(["one two three", "", "four"], [""] * 3))
+    # row 0: 3 unigrams + 2 bigrams + 1 trigram; row 1: only the reserved bucket; row 2: one unigram
+    assert sorted(bags.rows.tolist()) == [0] * 6 + [1, 2]
+    assert bags.buckets[bags.rows == 1].tolist() == [0] and 0 not in bags.buckets[bags.rows != 1]
 
 
 def random_bags(rng: np.random.Generator, n_rows: int, size: int) -> Bags:
