@@ -149,3 +149,12 @@ def test_generate_many_returns_failures_in_place(tgi_server):
     results = fast_backend(server.url, max_concurrency=1).generate_many(["a", "b", "c"], progress=False)
     assert [type(r) for r in results] == [Generation, GenerationError, Generation]
     assert results[1].kind == "validation"
+
+
+def test_constrained_decoding_reaches_the_server_in_each_apis_spelling(tgi_server):
+    server = tgi_server()
+    grammar = {"type": "regex", "value": "[A-Z]+( [^;]+)?(; [A-Z]+( [^;]+)?)*\\."}
+    generate(fast_backend(server.url, api="generate"), grammar=grammar)
+    generate(fast_backend(server.url, api="chat"), grammar=grammar)
+    assert server.payloads[0]["parameters"]["grammar"] == grammar
+    assert server.payloads[1]["response_format"] == grammar

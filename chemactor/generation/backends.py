@@ -301,19 +301,17 @@ class EndpointBackend(Backend):
         raise AssertionError("unreachable")  # the loop returns or raises
 
     async def _request(self, state: _LoopState, url: str, prompt: Prompt, params: Mapping[str, Any]) -> Generation:
+        """One attempt. ``max_new_tokens`` and TGI's ``grammar`` are spelled the chat route's way there."""
         params = dict(params)
-        grammar = params.pop("grammar", None)
         if self.api == "chat":
             messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
             if "max_new_tokens" in params:
                 params["max_tokens"] = params.pop("max_new_tokens")
-            if grammar is not None:
-                params["response_format"] = grammar
+            if "grammar" in params:
+                params["response_format"] = params.pop("grammar")
             return await self._chat(state, url, messages, params)
         if not isinstance(prompt, str):
             raise TypeError("the 'generate' api takes a plain prompt string, not chat messages")
-        if grammar is not None:
-            params["grammar"] = grammar
         return await self._text_generation(state, url, prompt, params)
 
     async def _chat(self, state: _LoopState, url: str, messages: list, params: dict[str, Any]) -> Generation:
