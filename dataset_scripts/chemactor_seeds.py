@@ -22,7 +22,7 @@ or through ``chemactor.data.load_seeds("ord", "../shared/data")`` / ``chemactor 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -30,10 +30,18 @@ from typing import Any, ClassVar
 
 import datasets
 
-from chemactor.chem import InvalidSmilesError, canonicalize_reaction, canonicalize_smiles, detokenize_reaction
-from chemactor.chem import reaction_precursors as ordered_precursors
+from chemactor.chem import (
+    InvalidSmilesError,
+    canonicalize_reaction,
+    canonicalize_smiles,
+    detokenize_reaction,
+    reaction_precursors,
+)
 from chemactor.data import RECORD_FEATURES, RecordError, iter_jsonl, make_record, text_hash
 from dataset_scripts._drops import RowDrops
+
+# A row to build lazily, so that its errors surface inside the loop that names its file and line.
+RowBuild = Callable[[], "dict[str, str] | None"]
 
 _UPSTREAM_SPLITS = {"train": "train", "validation": "valid", "test": "test"}
 _ORD_ROLES = ("reactants", "reagents", "solvents", "catalysts", "products")
@@ -188,7 +196,7 @@ class ChemActorSeeds(datasets.GeneratorBasedBuilder):
             if record is not None:
                 yield record["id"], record
 
-    def _pairs(self, src: Path, tgt: Path, split: str) -> Iterator[tuple[str, Any]]:
+    def _pairs(self, src: Path, tgt: Path, split: str) -> Iterator[tuple[str, RowBuild]]:
         sources, targets = _lines(src), _lines(tgt)
         if len(sources) != len(targets):
             raise RecordError(f"{src} has {len(sources)} lines but {tgt} has {len(targets)}; they must align")
@@ -215,10 +223,10 @@ class ChemActorSeeds(datasets.GeneratorBasedBuilder):
             reaction_smiles=canonicalize_reaction(reaction),
             actions=actions,
             split=split,
-            meta={"actions_style": "placeholder", "precursors": ordered_precursors(reaction)},
+            meta={"actions_style": "placeholder", "precursors": reaction_precursors(reaction)},
         )
 
-    def _ord_rows(self, path: Path, split: str) -> Iterator[tuple[str, Any]]:
+    def _ord_rows(self, path: Path, split: str) -> Iterator[tuple[str, RowBuild]]:
         buckets = _ORD_BUCKETS[split]
         # Each split reads the whole file; a line that is not JSON has no text to hash, so it is
         # reported (or counted) once, by the train pass, and passed over silently by the others.
