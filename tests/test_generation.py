@@ -232,6 +232,12 @@ def test_single_steps_and_unusable_inputs(tgi_server, tmp_path):
     assert described.failed == {"input": 2}  # sentences without a reaction cannot be described
 
 
+def test_an_empty_answer_is_a_failure_to_retry(tgi_server, tmp_path):
+    server = tgi_server(lambda kind, payload: "\n### Procedure\n")
+    summary = chain_runner(server.url, steps="d2a").run(EXAMPLES[:2], tmp_path, progress=False)
+    assert summary.failed == {"empty": 2} and not list(tmp_path.glob("shards/*.jsonl"))
+
+
 def test_resume_refuses_other_settings(tgi_server, tmp_path):
     server = tgi_server(example_responder())
     chain_runner(server.url, shots=2).run(REACTIONS[:2], tmp_path, progress=False)

@@ -110,6 +110,9 @@ class RunSummary:
 class ItemError(Exception):
     """An input row this step cannot use (a missing field); recorded like a failed request."""
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "input", "message": str(self)}
+
 
 # --- on-disk store ----------------------------------------------------------------------------------
 
@@ -350,9 +353,7 @@ class GenerationRunner:
                 try:
                     row = await self._generate(item)
                 except (GenerationError, ItemError) as exc:
-                    error = (
-                        exc.to_dict() if isinstance(exc, GenerationError) else {"kind": "input", "message": str(exc)}
-                    )
+                    error = exc.to_dict()
                     store.failures.append(
                         {"id": item.id, "input_id": item.record["id"], "error": error, "time": _now()}
                     )
@@ -360,7 +361,8 @@ class GenerationRunner:
                 else:
                     store.rows.append(row)
                     summary.done += 1
-                    summary.crosscheck_failed += not (get_meta(row).get("crosscheck") or {"passed": True})["passed"]
+                    verdict = get_meta(row).get("crosscheck")
+                    summary.crosscheck_failed += bool(verdict) and not verdict["passed"]
             bar.update()
             if isinstance(self.backend, Backend):
                 bar.set_postfix(
@@ -393,8 +395,14 @@ class GenerationRunner:
             description, actions, substitutions = self.backend.variant(record, item.sample)
             meta["substitutions"] = substitutions
             meta["crosscheck"] = crosscheck(actions, description)
-            return make_record(id=item.id, source="augmented", description=description, actions=actions,
-                               split=record["split"], meta=meta)  # fmt: skip
+            return make_record(
+                id=item.id,
+                source="augmented",
+                description=description,
+                actions=actions,
+                split=record["split"],
+                meta=meta,
+            )
 
         params = dict(self.settings.sampling)
         if params.get("seed") is not None:
@@ -428,7 +436,10 @@ class GenerationRunner:
         meta["prompts"][task] = self.prompts[task].provenance
         meta["usage"][task] = generation.usage
         meta["endpoints"][task] = generation.endpoint
-        return clean_completion(generation.text, task)
+        answer = clean_completion(generation.text, task)
+        if not answer:  # nothing to build on; recorded as a failure so that --retry-failed asks again
+            raise GenerationError(f"empty {task} answer", kind="empty", retryable=True, endpoint=generation.endpoint)
+        return answer
 
     def _shots(self, item: _Item, task: str) -> list[Mapping[str, Any]]:
         pool = [row for row in self.examples[task] if row["id"] != item.record["id"]]
