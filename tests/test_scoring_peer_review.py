@@ -93,6 +93,11 @@ def test_failed_requests_are_counted_not_dropped(tgi_server):
     assert result["agreement"] is None  # no pair of reviewers both answered
 
 
+def test_unknown_prompt_version_is_named():
+    with pytest.raises(ValueError, match="no peer_review prompt of version 'v9'; known versions: v1"):
+        peer_review(PREDICTIONS, REFERENCES, ["http://127.0.0.1:1"], prompt_version="v9")
+
+
 def test_reviewer_names_must_be_distinct():
     with pytest.raises(ValueError, match="two reviewers are named"):
         reviewer_backends(["http://127.0.0.1:1", "http://127.0.0.1:1"])

@@ -17,7 +17,7 @@ import itertools
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
@@ -58,7 +58,7 @@ def _score_of(value: Any) -> float | None:
     return score if math.isfinite(score) else None
 
 
-def _json_objects(text: str):
+def _json_objects(text: str) -> Iterator[dict[str, Any]]:
     """Every JSON object embedded in ``text``: models wrap answers in prose and code fences."""
     decoder = json.JSONDecoder()
     for match in re.finditer(r"\{", text):
@@ -92,6 +92,9 @@ def parse_review(text: str) -> Review:
 @cache
 def prompt_template(name: str, version: str = PROMPT_VERSION) -> Template:
     """The reviewer prompt ``name`` (``peer_review`` or ``peer_review_debate``) at ``version``."""
+    if not (PROMPTS / f"{name}_{version}.jinja").is_file():
+        known = sorted(path.stem.removeprefix(f"{name}_") for path in PROMPTS.glob(f"{name}_v*.jinja"))
+        raise ValueError(f"no {name} prompt of version {version!r}; known versions: {', '.join(known)}")
     environment = Environment(loader=FileSystemLoader(PROMPTS), undefined=StrictUndefined, keep_trailing_newline=True)
     return environment.get_template(f"{name}_{version}.jinja")
 
@@ -120,7 +123,7 @@ def reviewer_backends(reviewers: Mapping[str, Backend] | Sequence[str | Mapping[
 
 
 def _ask(backend: Backend, prompts: list[str], params: Mapping[str, Any]) -> list[Review]:
-    answers = backend.generate_many(prompts, progress=False, **params)
+    answers = backend.generate_many(prompts, **params)
     return [
         Review(None, problem=f"request failed ({answer.kind}): {answer}")
         if isinstance(answer, GenerationError)
