@@ -145,52 +145,41 @@ class DivergenceSelector:
         _check_columns(reference, "reference")
         if len(reference) == 0:
             raise SelectionInputError("reference is empty: the selector needs real annotated pairs to compare with")
-        fold_counts = {view.name: np.zeros((self.folds, view.size)) for view in self.views}
-        seen = dict.fromkeys(fold_counts, 0)
-        batches = list(self._fold_batches(reference, seen))
-        for batch, folds_of in batches:
-            for view in self.views:
-                bags = view.bags(batch)
-                for fold in range(self.folds):
-                    fold_bags = _restrict(bags, folds_of[view.name] == fold)
-                    fold_counts[view.name][fold] += bag_counts(fold_bags, view.size)
-        empty = [view.name for view in self.views if seen[view.name] == 0]
+        batches = list(self._batches(reference, "Fitting reference"))
+        # every row's fold per view (row index modulo folds), -1 where it lacks the fields the view reads
+        folds_of, start = [], 0
+        for batch in batches:
+            index = start + np.arange(len(batch))
+            start += len(batch)
+            folds_of.append({v.name: np.where(self._usable(batch, v), index % self.folds, -1) for v in self.views})
+        empty = [view.name for view in self.views if all((folds[view.name] < 0).all() for folds in folds_of)]
         if empty:
             raise SelectionInputError(
                 f"reference has no row with the fields of view(s) {', '.join(empty)} "
                 "(every such row has an empty description or actions); drop those views or add such rows"
             )
-        out_of_fold: dict[str, list[np.ndarray]] = {view.name: [] for view in self.views}
         for view in self.views:
-            counts = fold_counts[view.name]
+            counts = np.zeros((self.folds, view.size))
+            for batch, folds in zip(batches, folds_of, strict=True):
+                bags = view.bags(batch)
+                for fold in range(self.folds):
+                    counts[fold] += bag_counts(_restrict(bags, folds[view.name] == fold), view.size)
             total = counts.sum(axis=0)
             self.reference_counts[view.name] = total
             self.log_p[view.name] = np.log(smoothed(total, self.smoothing))
+            # each fold scored against the distribution of the others: how unseen real data scores
             held_out = [np.log(smoothed(total - counts[fold], self.smoothing)) for fold in range(self.folds)]
-            for batch, folds_of in batches:
+            scores = []
+            for batch, folds in zip(batches, folds_of, strict=True):
                 bags = view.bags(batch)
                 for fold in range(self.folds):
-                    rows = folds_of[view.name] == fold
+                    rows = folds[view.name] == fold
                     if rows.any():
-                        scores = sample_divergences(_restrict(bags, rows), held_out[fold], self.divergence)
-                        out_of_fold[view.name].append(scores[rows])
-            scores = np.concatenate(out_of_fold[view.name])
+                        scores.append(sample_divergences(_restrict(bags, rows), held_out[fold], self.divergence)[rows])
+            scores = np.concatenate(scores)
             self.mean[view.name] = float(scores.mean())
-            std = float(scores.std())
-            self.std[view.name] = std if std > 1e-9 else 1.0
+            self.std[view.name] = float(scores.std()) if scores.std() > 1e-9 else 1.0
         return self
-
-    def _fold_batches(self, reference: datasets.Dataset, seen: dict[str, int]) -> Iterator[tuple[Batch, dict]]:
-        """Reference batches with each view's fold of every row (-1: the row lacks the view's fields)."""
-        for batch in self._batches(reference, "Fitting reference"):
-            folds_of = {}
-            for view in self.views:
-                usable = self._usable(batch, view)
-                fold = np.full(len(batch), -1)
-                fold[usable] = (seen[view.name] + np.arange(usable.sum())) % self.folds
-                seen[view.name] += int(usable.sum())
-                folds_of[view.name] = fold
-            yield batch, folds_of
 
     @property
     def fitted(self) -> bool:
