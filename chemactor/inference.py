@@ -41,7 +41,7 @@ def split_sentences(paragraph: str) -> list[str]:
     """
     sentences, start = [], 0
     for match in _SENTENCE_END.finditer(paragraph):
-        word = paragraph[: match.start()].rsplit(None, 1)[-1].rstrip(".!?")
+        word = paragraph[: match.start()].rsplit(None, 1)[-1].rstrip(".!?").lstrip("([{\"'")
         if word.lower() in _ABBREVIATIONS or (len(word) == 1 and word.isupper()):
             continue
         sentences.append(paragraph[start : match.start()])
