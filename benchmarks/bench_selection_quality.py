@@ -64,7 +64,7 @@ def keeps(selector: DivergenceSelector, noisy: NoisyPool, k: int) -> np.ndarray:
     return selector.selection_mask(selector.score(noisy.pool), k=k)
 
 
-def run(data_dir: Path, seed: int) -> tuple[dict[str, dict[str, float]], NoisyPool]:
+def run(data_dir: Path, seed: int) -> tuple[dict[str, dict[str, float]], NoisyPool, dict[str, np.ndarray]]:
     noisy = build_noisy_pool(data_dir, seed=seed)
     kinds, good = np.array(noisy.pool["kind"]), np.array(noisy.pool["good"])
     k = int(good.sum())
@@ -76,19 +76,33 @@ def run(data_dir: Path, seed: int) -> tuple[dict[str, dict[str, float]], NoisyPo
 
     with tempfile.TemporaryDirectory() as workdir:
         log_weights = dsir_log_weights(noisy, Path(workdir))
-    rows["DSIR (top-k by importance weight)"] = evaluate(top_k(-log_weights, k), kinds, good)
+    kept = {"good rows (oracle)": good, "DSIR top-k": top_k(-log_weights, k)}
+    rows["DSIR (top-k by importance weight)"] = evaluate(kept["DSIR top-k"], kinds, good)
     gumbel = [evaluate(top_k(-(log_weights + rng.gumbel(size=len(kinds))), k), kinds, good) for _ in range(200)]
     rows["DSIR (Gumbel top-k resampling, mean of 200)"] = {
         key: float(np.mean([draw[key] for draw in gumbel])) for key in gumbel[0]
     }
 
-    rows["DivergenceSelector (default)"] = evaluate(keeps(DivergenceSelector(), noisy, k), kinds, good)
+    kept["DivergenceSelector"] = keeps(DivergenceSelector(), noisy, k)
+    rows["DivergenceSelector (default)"] = evaluate(kept["DivergenceSelector"], kinds, good)
     rows["DivergenceSelector without deduplication"] = evaluate(
         keeps(DivergenceSelector(deduplicate=False), noisy, k), kinds, good
     )
     for view in DivergenceSelector().views:
         rows[f"  {view.name} view alone (+ dedup)"] = evaluate(keeps(DivergenceSelector([view]), noisy, k), kinds, good)
-    return rows, noisy
+    return rows, noisy, kept
+
+
+def set_level_table(noisy: NoisyPool, kept: dict[str, np.ndarray]) -> str:
+    """KL of the whole pool and of each kept set from the reference, per view of the default selector."""
+    selector = DivergenceSelector().fit(noisy.reference)
+    sets = {"whole pool": selector.set_divergences(selector.counts(noisy.pool))}
+    for name, mask in kept.items():
+        sets[name] = selector.set_divergences(selector.counts(noisy.pool.select(np.flatnonzero(mask))))
+    lines = ["| view | " + " | ".join(sets) + " |", "|---|" + "---:|" * len(sets)]
+    for view in selector.log_p:
+        lines.append(f"| {view} | " + " | ".join(f"{result[view]['kl']:.3f}" for result in sets.values()) + " |")
+    return "\n".join(lines)
 
 
 def table(results: list[dict[str, dict[str, float]]]) -> str:
@@ -113,11 +127,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     args = parser.parse_args()
     machine = machine_line()
-    results, pools = [], []
+    results, pools, kept_sets = [], [], []
     for seed in args.seeds:
-        rows, noisy = run(args.data_dir, seed)
+        rows, noisy, kept = run(args.data_dir, seed)
         results.append(rows)
         pools.append(noisy)
+        kept_sets.append(kept)
     first = pools[0]
     sizes = ", ".join(f"{kind} {first.pool['kind'].count(kind)}" for kind in (*GOOD_KINDS, *BAD_KINDS))
     markdown = f"""## Selection quality (`benchmarks/bench_selection_quality.py`)
@@ -132,6 +147,11 @@ good rows. Columns after recall: share of each kind **rejected** (for the good k
 one view (deduplication still on) and show what each view catches.
 
 {table(results)}
+
+Set-level KL (nats) from the reference per view, pool seed {args.seeds[0]}: the whole pool, the good rows alone,
+and the rows each method keeps (lower is closer to the reference).
+
+{set_level_table(first, kept_sets[0])}
 """
     print(markdown)
     write_section("selection-quality", markdown)
