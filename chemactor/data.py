@@ -232,8 +232,6 @@ def text_hash(text: str) -> str:
 
 # --- reading and writing records ----------------------------------------------------------------------
 
-SEED_SOURCES: tuple[str, ...] = ("paragraph2actions", "smiles2actions", "ord")
-
 
 def iter_jsonl(
     path: str | Path, on_error: Callable[[str, str], None] | None = None
@@ -278,16 +276,22 @@ def write_records(records: Iterable[Mapping[str, Any]], path: str | Path) -> Pat
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    with partial.open("w", encoding="utf-8") as handle:
-        for index, record in enumerate(records):
-            validate_record(record, where=f"record {index} for {path}")
-            row = {name: record[name] for name in RECORD_FIELDS}
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    try:
+        with partial.open("w", encoding="utf-8") as handle:
+            for index, record in enumerate(records):
+                validate_record(record, where=f"record {index} for {path}")
+                row = {name: record[name] for name in RECORD_FIELDS}
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     partial.replace(path)
     return path
 
 
 # --- loading seeds and generated data -------------------------------------------------------------------
+
+SEED_SOURCES: tuple[str, ...] = ("paragraph2actions", "smiles2actions", "ord")
 
 
 @dataclass

@@ -98,6 +98,7 @@ def test_write_and_read_records_round_trip(tmp_path: Path) -> None:
     with pytest.raises(RecordError, match=r"record 1 .*split"):
         write_records([records[0], {**records[1], "split": "dev"}], path)
     assert read_records(path) == records, "a failed write leaves the previous file intact"
+    assert not list(path.parent.glob("*.partial"))
 
 
 def test_iter_jsonl_reads_gzip_and_names_non_objects(tmp_path: Path) -> None:
