@@ -290,6 +290,43 @@ def describe(
     )
 
 
+@app.command("check-actions")
+def check_actions(
+    path: Annotated[Path, typer.Argument(help="Text file, one action sequence per line (e.g. tgt-train.txt).")],
+    style: Annotated[str, typer.Option(help="readable, or placeholder (the Smiles2Actions $n$ form).")] = "readable",
+    reactions: Annotated[
+        Path | None, typer.Option(help="Parallel file of reaction SMILES (space-tokenized or not) for $n$ checks.")
+    ] = None,
+    allow_unknown: Annotated[bool, typer.Option(help="Accept 'unknown' for a value the text does not give.")] = True,
+) -> None:
+    """Parse and validate action sequences: prints FILE:LINE: problem for each, exits 1 if there is any."""
+    from chemactor.actions import STYLES, ActionParseError, parse_actions, validate_actions
+    from chemactor.chem import InvalidSmilesError, detokenize_reaction
+
+    if style not in STYLES:
+        typer.echo(f"error: unknown style {style!r}; known: {', '.join(STYLES)}", err=True)
+        raise typer.Exit(2)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    reaction_lines = reactions.read_text(encoding="utf-8").splitlines() if reactions else [""] * len(lines)
+    if len(reaction_lines) != len(lines):
+        typer.echo(f"error: {path} has {len(lines)} lines but {reactions} has {len(reaction_lines)}", err=True)
+        raise typer.Exit(2)
+    flawed = 0
+    for number, (text, reaction) in enumerate(zip(lines, reaction_lines, strict=True), start=1):
+        try:
+            actions = parse_actions(text, style)
+            problems = validate_actions(
+                actions, detokenize_reaction(reaction) if reaction else None, allow_unknown=allow_unknown
+            )
+        except (ActionParseError, InvalidSmilesError) as exc:
+            problems = [str(exc)]
+        for problem in problems:
+            typer.echo(f"{path}:{number}: {problem}")
+        flawed += bool(problems)
+    typer.echo(f"{len(lines)} sequences checked, {flawed} with problems", err=True)
+    raise typer.Exit(1 if flawed else 0)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
