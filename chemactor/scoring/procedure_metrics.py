@@ -86,7 +86,7 @@ def procedure_metrics(predictions: Sequence[str], references: Sequence[str]) -> 
     """Corpus BLEU-4 (sacrebleu, 13a tokens, in [0, 1]), mean ROUGE-1/2/L F1 (rouge-score, stemmed) and
     the quantity scores of :func:`quantity_scores`."""
     check_pairs(predictions, references)
-    bleu = BLEU().corpus_score(list(predictions), [list(references)]).score / 100
+    bleu = min(1.0, BLEU().corpus_score(list(predictions), [list(references)]).score / 100)  # percent rounding
     scorer = rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=True)
     rouge = {name: 0.0 for name in ROUGE_TYPES}
     for prediction, reference in zip(predictions, references, strict=True):
