@@ -227,3 +227,35 @@ def test_cli_build_reports_bad_input_without_a_traceback(tmp_path: Path) -> None
     assert result.exit_code == 1
     assert "missing input file" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "x").exists()
+
+
+def test_without_data_dir_the_upstream_files_are_downloaded(shared_data: Path, tmp_path: Path, monkeypatch) -> None:
+    """The download path, against a static file server on 127.0.0.1 standing in for GitHub."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    from dataset_scripts import ChemActorSeeds
+
+    class QuietHandler(SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
+    handler = functools.partial(QuietHandler, directory=str(shared_data / "paragraph2actions"))
+    with ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        upstream = ChemActorSeeds.builder_configs["paragraph2actions"].upstream_files
+        assert all(url.startswith("https://raw.githubusercontent.com/rxn4chemistry/") for url in upstream.values())
+        builder = ChemActorSeeds(
+            config_name="paragraph2actions",
+            upstream_files={name: f"{base}/{name}" for name in upstream},
+            cache_dir=str(tmp_path / "cache"),
+        )
+        builder.download_and_prepare()
+        server.shutdown()
+    downloaded = builder.as_dataset()
+    local = load_seeds("paragraph2actions", shared_data)
+    for split in local:
+        assert downloaded[split].to_list() == local[split].to_list()
