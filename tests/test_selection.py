@@ -182,6 +182,9 @@ def test_bad_input_gets_clear_errors(selector, reference):
         DivergenceSelector().score(reference)
     with pytest.raises(ValueError, match="unknown view"):
         DivergenceSelector(weights={"nonsense": 1.0})
+    empty = selector.score(reference.select([]))
+    assert len(empty) == 0 and {"divergence", "duplicate"} <= set(empty.column_names)
+    assert len(selector.select(empty, fraction=0.5)) == 0
     unparsable = selector.score(pairs(["Water was added.", "Water was added."], ["ADD water.", "ADD water (5 mL"]))
     assert np.all(np.isfinite(unparsable["divergence"]))
     assert unparsable["divergence"][1] > unparsable["divergence"][0]

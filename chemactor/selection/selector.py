@@ -234,15 +234,18 @@ class DivergenceSelector:
             features[column] = datasets.Value("float64")
         features["_pair_key"] = features["_text_key"] = datasets.Value("int64")
         map_kwargs.setdefault("batch_size", self.batch_size)
-        scored = pool.map(
-            self._map_batch,
-            batched=True,
-            with_indices=True,
-            num_proc=num_proc,
-            features=features,
-            desc="Scoring divergence",
-            **map_kwargs,
-        )
+        if len(pool) == 0:  # map returns an empty dataset as it is, without the new columns
+            scored = datasets.Dataset.from_dict({name: [] for name in features}, features=features)
+        else:
+            scored = pool.map(
+                self._map_batch,
+                batched=True,
+                with_indices=True,
+                num_proc=num_proc,
+                features=features,
+                desc="Scoring divergence",
+                **map_kwargs,
+            )
         duplicate = self._duplicates(scored) if self.deduplicate else np.zeros(len(scored), dtype=bool)
         return scored.remove_columns(["_pair_key", "_text_key"]).add_column("duplicate", duplicate)
 
