@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import datasets
 import pytest
@@ -16,6 +17,7 @@ from chemactor.data import make_record, to_dataset
 from chemactor.inference import ActionExtractor, ProcedureWriter, convert_file, join_actions, split_sentences
 from chemactor.training import build_trainer, parse_args
 
+TINY = str(Path(__file__).resolve().parents[1] / "recipes" / "sft_cpu_tiny.yaml")
 REACTION = canonicalize_reaction("CC(=O)O.OCC>>CC(=O)OCC")
 PROCEDURE = "Acetic acid was heated in ethanol."
 
@@ -48,7 +50,7 @@ def model_dir(pairs, tmp_path_factory):
         "disable_tqdm": "true",
     }
     argv = [item for name, value in overrides.items() for item in (f"--{name}", str(value))]
-    args, training_args, model_args = parse_args(["recipes/sft_cpu_tiny.yaml", "--tasks", "d2a", "r2d", *argv])
+    args, training_args, model_args = parse_args([TINY, "--tasks", "d2a", "r2d", *argv])
     trainer = build_trainer(args, training_args, model_args, datasets.DatasetDict(train=to_dataset(records)))
     trainer.train()
     trainer.save_model(str(output))
