@@ -44,26 +44,38 @@ app.add_typer(data_app, name="data")
 @data_app.command("build")
 def data_build(
     output: Annotated[Path, typer.Option("--output", "-o", help="Export folder: parquet per config/split + card.")],
-    source: Annotated[str, typer.Option(help="paragraph2actions, smiles2actions, ord, or all.")] = "all",
+    source: Annotated[
+        str, typer.Option(help="paragraph2actions, smiles2actions, ord, all (the three), or generated.")
+    ] = "all",
     data_dir: Annotated[
-        Path | None, typer.Option(help="Reference data folder (../shared/data layout); upstream files if omitted.")
+        Path | None,
+        typer.Option(help="Reference data folder (../shared/data layout; upstream if omitted) or generation output."),
     ] = None,
     skip_bad_rows: Annotated[bool, typer.Option(help="Drop and count unreadable rows instead of stopping.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing export in OUTPUT.")] = False,
 ) -> None:
-    """Build seed datasets and export them so that `load_dataset(OUTPUT, CONFIG)` works."""
+    """Build seed (or generated) datasets and export them so that `load_dataset(OUTPUT, CONFIG)` works."""
     import json
 
     from chemactor.chem import InvalidSmilesError
-    from chemactor.data import SEED_SOURCES, RecordError, build_seeds
+    from chemactor.data import SEED_SOURCES, RecordError, build_generated, build_seeds
     from chemactor.hub import ExportError, export_dataset
 
     sources = SEED_SOURCES if source == "all" else (source,)
     try:
-        builds = [build_seeds(name, data_dir, skip_bad_rows=skip_bad_rows) for name in sources]
+        if source == "generated":
+            if data_dir is None:
+                raise ValueError("--source generated needs --data-dir: the generation output directory")
+            builds = [build_generated(data_dir, skip_bad_rows=skip_bad_rows)]
+        else:
+            builds = [build_seeds(name, data_dir, skip_bad_rows=skip_bad_rows) for name in sources]
         summaries = {build.source: build.summary() for build in builds}
         folder = export_dataset(
-            {build.source: build.dataset for build in builds}, output, summaries=summaries, overwrite=overwrite
+            {build.source: build.dataset for build in builds},
+            output,
+            summaries=summaries,
+            pretty_name="ChemActor generated data" if source == "generated" else "ChemActor seeds",
+            overwrite=overwrite,
         )
     except (RecordError, InvalidSmilesError, ExportError, OSError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -325,6 +337,63 @@ def check_actions(
         flawed += bool(problems)
     typer.echo(f"{len(lines)} sequences checked, {flawed} with problems", err=True)
     raise typer.Exit(1 if flawed else 0)
+
+
+@app.command("evaluate")
+def evaluate(
+    model: Annotated[str, typer.Option(help="Trained model folder, or an endpoint URL serving it.")],
+    data: Annotated[
+        str, typer.Option(help="examples, a seed source name, a save_to_disk folder or a JSONL file of records.")
+    ] = "examples",
+    split: Annotated[str, typer.Option(help="The split to evaluate on.")] = "test",
+    output: Annotated[Path, typer.Option("--output", "-o", help="Report folder.")] = Path("outputs/evaluation"),
+    data_dir: Annotated[Path | None, typer.Option(help="Reference data folder, for seed source names.")] = None,
+    circle_rounds: Annotated[int, typer.Option(help="Circle-review rounds (D2A then A2D per round).")] = 3,
+    batch_size: Annotated[int, typer.Option(help="Inputs per generate call.")] = 8,
+    max_new_tokens: Annotated[int, typer.Option(help="New tokens per answer.")] = 256,
+    api: Annotated[str, typer.Option(help="Endpoint API: chat or generate (TGI).")] = "chat",
+) -> None:
+    """Run a model over a split (D2A, R2D, circle review); write report.json, report.md and plots."""
+    from chemactor.data import RecordError
+    from chemactor.evaluation import evaluate_model, load_predictors, load_split_data
+
+    try:
+        dataset = load_split_data(data, data_dir)
+        is_endpoint = model.startswith(("http://", "https://"))
+        predictors = load_predictors(model, batch_size, max_new_tokens, **({"api": api} if is_endpoint else {}))
+        report = evaluate_model(predictors, dataset, output, split, circle_rounds=circle_rounds, batch_size=batch_size)
+    except (RecordError, FileNotFoundError, KeyError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    for task in ("d2a", "r2d"):
+        if task in report:
+            scores = {name: round(value, 4) for name, value in report[task].items() if isinstance(value, float)}
+            typer.echo(f"{task}: {scores}")
+    typer.echo(f"report: {output / 'report.md'}")
+
+
+@app.command("pipeline")
+def pipeline(
+    recipe: Annotated[Path, typer.Argument(help="Pipeline recipe (recipes/quickstart.yaml).")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Override the recipe's output_dir.")] = None,
+    force: Annotated[list[str] | None, typer.Option(help="Rerun this stage even if unchanged; repeatable.")] = None,
+    until: Annotated[str | None, typer.Option(help="Stop after this stage.")] = None,
+) -> None:
+    """Seeds -> generation -> selection -> training -> evaluation -> publish; rerun to resume.
+
+    A stage whose options and inputs are unchanged since it last finished is skipped.
+    """
+    from chemactor.pipeline import PipelineConfig, PipelineConfigError, run_pipeline
+
+    try:
+        config = PipelineConfig.from_yaml(recipe, output)
+        results = run_pipeline(config, force=force or (), until=until, log=typer.echo)
+    except (PipelineConfigError, FileNotFoundError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    for result in results:
+        typer.echo(f"{result.name:<11} {result.status:<8} {result.directory}")
+    typer.echo(f"report: {config.output_dir / 'report.md'}")
 
 
 def main() -> None:

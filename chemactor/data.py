@@ -295,8 +295,8 @@ SEED_SOURCES: tuple[str, ...] = ("paragraph2actions", "smiles2actions", "ord")
 
 
 @dataclass
-class SeedBuild:
-    """One seed source as built: its splits, the rows dropped by reason, and how long it took."""
+class DatasetBuild:
+    """One source as built: its splits, the rows dropped by reason, and how long it took."""
 
     source: str
     dataset: datasets.DatasetDict
@@ -313,7 +313,7 @@ class SeedBuild:
         }
 
 
-def build_seeds(source: str, data_dir: str | Path | None = None, *, skip_bad_rows: bool = False) -> SeedBuild:
+def build_seeds(source: str, data_dir: str | Path | None = None, *, skip_bad_rows: bool = False) -> DatasetBuild:
     """Build one seed source (``paragraph2actions``, ``smiles2actions`` or ``ord``) with ``ChemActorSeeds``.
 
     Data come from ``data_dir`` (the layout of the reference data) or, without one, from the upstream
@@ -328,7 +328,7 @@ def build_seeds(source: str, data_dir: str | Path | None = None, *, skip_bad_row
     started = time.perf_counter()
     directory = str(data_dir) if data_dir is not None else None
     dataset, builder = _prepare(ChemActorSeeds, config_name=source, data_dir=directory, skip_bad_rows=skip_bad_rows)
-    return SeedBuild(source, dataset, dict(builder.dropped), time.perf_counter() - started)
+    return DatasetBuild(source, dataset, dict(builder.dropped), time.perf_counter() - started)
 
 
 def load_seeds(source: str, data_dir: str | Path | None = None) -> datasets.DatasetDict:
@@ -340,12 +340,29 @@ def load_generated(path: str | Path, skip_bad_rows: bool = False) -> datasets.Da
     """The records of a generation output directory (JSONL shards and/or parquet), provenance kept in ``meta``.
 
     Bad rows raise :class:`RecordError` naming file and line unless ``skip_bad_rows`` (then they are
-    counted by reason on the ``ChemActorGenerated`` builder and logged).
+    dropped, logged and counted by reason: see :func:`build_generated`).
     """
+    return _build_generated(path, skip_bad_rows)[0]
+
+
+def build_generated(path: str | Path, *, skip_bad_rows: bool = False) -> DatasetBuild:
+    """A generation output directory as ``source="generated"``, split by each row's own ``split`` column.
+
+    The form to export and publish generated data in, beside the seeds (``chemactor data build
+    --source generated --data-dir DIR``).
+    """
+    started = time.perf_counter()
+    rows, builder = _build_generated(path, skip_bad_rows)
+    present = set(rows["split"])
+    splits = {split: rows.filter(lambda row, s=split: row["split"] == s) for split in SPLITS if split in present}
+    return DatasetBuild("generated", datasets.DatasetDict(splits), dict(builder.dropped), time.perf_counter() - started)
+
+
+def _build_generated(path: str | Path, skip_bad_rows: bool) -> tuple[datasets.Dataset, datasets.DatasetBuilder]:
     from dataset_scripts.chemactor_generated import ChemActorGenerated
 
-    dataset, _ = _prepare(ChemActorGenerated, data_dir=str(path), skip_bad_rows=skip_bad_rows)
-    return dataset["train"]
+    dataset, builder = _prepare(ChemActorGenerated, data_dir=str(path), skip_bad_rows=skip_bad_rows)
+    return dataset["train"], builder
 
 
 def cross_split_texts(dataset: datasets.DatasetDict) -> int:

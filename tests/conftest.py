@@ -48,7 +48,7 @@ def tgi_server(monkeypatch):
 
 @pytest.fixture(scope="session")
 def seed_builds(shared_data):
-    """Every seed source built once per session from the reference data: ``{source: SeedBuild}``
+    """Every seed source built once per session from the reference data: ``{source: DatasetBuild}``
     (``.dataset`` is the DatasetDict; ORD has 14k rows, so build it here rather than per test)."""
     from chemactor.data import SEED_SOURCES, build_seeds
 

@@ -10,7 +10,9 @@ import datasets
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from typer.testing import CliRunner
 
+from chemactor.cli import app
 from chemactor.data import (
     RECORD_FEATURES,
     RecordError,
@@ -125,3 +127,20 @@ def test_iter_jsonl_never_fails_with_anything_but_record_error(lines: list[str])
             assert str(path) in str(exc)
         else:
             assert all(isinstance(row, dict) for _, row in rows)
+
+
+def test_generated_data_exports_by_split_for_load_dataset(generation_dir: Path, tmp_path: Path) -> None:
+    write_records(
+        [{**_generated(i), "id": f"held-out-{i}", "split": "test"} for i in range(2)],
+        generation_dir / "shards/part-00003.jsonl",
+    )
+    out = tmp_path / "export"
+    args = ["data", "build", "--source", "generated", "--data-dir", str(generation_dir), "--output", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    loaded = datasets.load_dataset(str(out), "generated", cache_dir=str(tmp_path / "cache"))
+    assert {split: len(rows) for split, rows in loaded.items()} == {"train": 7, "test": 2}
+    assert set(loaded["test"]["split"]) == {"test"}
+    assert "ChemActor generated data" in (out / "README.md").read_text(encoding="utf-8")
+    missing = CliRunner().invoke(app, ["data", "build", "--source", "generated", "--output", str(tmp_path / "x")])
+    assert missing.exit_code == 1 and "--data-dir" in missing.output
