@@ -46,9 +46,12 @@ def example_responder(answers: dict[str, str] | None = None):
     by_smiles = {row["reaction_smiles"]: row["description"] for row in REACTIONS}
     by_description = {row["description"]: row["actions"] for row in EXAMPLES}
     by_description.update(answers or {})
+    by_actions = {row["actions"]: row["description"] for row in EXAMPLES}
 
     def respond(kind: str, payload: dict) -> str:
         prompt = payload["messages"][-1]["content"] if kind == "chat" else payload["inputs"]
+        if prompt.startswith("Write the experimental procedure text"):  # A2D, the back-translation
+            return by_actions.get(prompt.rsplit("### Actions\n", 1)[1].split("\n### Procedure")[0], "no idea")
         if prompt.rstrip().endswith("### Procedure"):
             smiles = re.findall(r"Reaction SMILES: (\S+)", prompt)[-1]
             return by_smiles[smiles] + "\n### Reaction\n(the model keeps going)"
@@ -236,6 +239,16 @@ def test_an_empty_answer_is_a_failure_to_retry(tgi_server, tmp_path):
     server = tgi_server(lambda kind, payload: "\n### Procedure\n")
     summary = chain_runner(server.url, steps="d2a").run(EXAMPLES[:2], tmp_path, progress=False)
     assert summary.failed == {"empty": 2} and not list(tmp_path.glob("shards/*.jsonl"))
+
+
+def test_back_translation_scores_how_much_of_the_text_the_actions_recover(tgi_server, tmp_path):
+    procedures = [row for row in EXAMPLES if not row["reaction_smiles"]][:3]
+    server = tgi_server(example_responder({procedures[0]["description"]: "ADD benzene (5 mL)."}))
+    chain_runner(server.url, steps="d2a", back_translate=True).run(procedures, tmp_path, progress=False)
+    rows = {row["id"]: get_meta(row)["crosscheck"]["back_translation"] for row in shard_rows(tmp_path)}
+    assert rows[f"{procedures[1]['id']}/0"] == {"text": procedures[1]["description"], "similarity": 1.0}
+    assert rows[f"{procedures[0]['id']}/0"]["similarity"] < 0.6  # actions made up: the text is not recovered
+    assert get_meta(shard_rows(tmp_path)[0])["prompts"]["a2d"]["sha256"] == load_prompt("a2d").sha256
 
 
 def test_resume_refuses_other_settings(tgi_server, tmp_path):

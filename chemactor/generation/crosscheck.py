@@ -39,6 +39,15 @@ def mentioned(name: str, text: str, threshold: float = FUZZY_THRESHOLD) -> bool:
     return len(name) >= 8 and fuzz.partial_ratio(name, text) >= threshold
 
 
+def back_translation_similarity(description: str, back_translation: str) -> float:
+    """How much of the description a text written back from the actions recovers (0 to 1, word sets).
+
+    Word-set similarity ignores order and repeated words, which differ freely between two phrasings of
+    the same procedure, and stays sensitive to compounds and numbers that went missing.
+    """
+    return round(fuzz.token_set_ratio(_normalize(description), _normalize(back_translation)) / 100, 3)
+
+
 def crosscheck(
     actions: str,
     description: str,

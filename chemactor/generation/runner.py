@@ -45,7 +45,7 @@ from chemactor.generation.backends import (
     GenerationError,
     TransformersBackend,
 )
-from chemactor.generation.crosscheck import crosscheck
+from chemactor.generation.crosscheck import back_translation_similarity, crosscheck
 from chemactor.generation.prompts import DEFAULT_VERSION, PromptFile, clean_completion, load_prompt
 
 STEPS: tuple[str, ...] = ("chain", "r2d", "d2a", "augment")
@@ -74,6 +74,7 @@ class RunSettings:
     prompt_version: str = DEFAULT_VERSION
     prompts_dir: str | None = None
     sampling: dict[str, Any] = field(default_factory=dict)
+    back_translate: bool = False  # also write the actions back into text (A2D) and score the similarity
     max_in_flight: int = 256
     fsync_interval: float = 1.0
 
@@ -251,9 +252,11 @@ class GenerationRunner:
         augmenting = self.settings.steps == "augment"
         if augmenting != isinstance(backend, AugmentBackend):
             raise ValueError(f"steps {self.settings.steps!r} does not go with a {type(backend).__name__}")
+        tasks = TASKS_OF_STEP[self.settings.steps]
+        if self.settings.back_translate and "d2a" in tasks:
+            tasks = (*tasks, "a2d")
         self.prompts: dict[str, PromptFile] = {
-            task: load_prompt(task, self.settings.prompt_version, self.settings.prompts_dir)
-            for task in TASKS_OF_STEP[self.settings.steps]
+            task: load_prompt(task, self.settings.prompt_version, self.settings.prompts_dir) for task in tasks
         }
         self.examples = {
             "r2d": [
@@ -267,6 +270,7 @@ class GenerationRunner:
                 if row.get("description") and row.get("actions") and actions_style(row) == "readable"
             ],
         }
+        self.examples["a2d"] = self.examples["d2a"]
         missing = [task for task in self.prompts if self.settings.shots and not self.examples[task]]
         if missing:
             raise ValueError(f"no few-shot examples for {', '.join(missing)}; pass examples or set shots=0")
@@ -420,6 +424,11 @@ class GenerationRunner:
             )
             actions = await self._ask(prompt, "d2a", params, meta)
             meta["crosscheck"] = crosscheck(actions, description, record.get("reaction_smiles") or "", roles)
+        if "a2d" in self.prompts:
+            prompt = self.prompts["a2d"].render(examples=self._shots(item, "a2d"), actions=actions)
+            back = await self._ask(prompt, "a2d", params, meta, allow_empty=True)
+            similarity = back_translation_similarity(description, back)
+            meta["crosscheck"]["back_translation"] = {"text": back, "similarity": similarity}
         return make_record(
             id=item.id,
             source="generated",
@@ -430,14 +439,18 @@ class GenerationRunner:
             meta=meta,
         )
 
-    async def _ask(self, prompt: str, task: str, params: Mapping[str, Any], meta: dict[str, Any]) -> str:
+    async def _ask(
+        self, prompt: str, task: str, params: Mapping[str, Any], meta: dict[str, Any], allow_empty: bool = False
+    ) -> str:
         assert isinstance(self.backend, Backend)
         generation = await self.backend.agenerate(prompt, **params)
         meta["prompts"][task] = self.prompts[task].provenance
         meta["usage"][task] = generation.usage
         meta["endpoints"][task] = generation.endpoint
         answer = clean_completion(generation.text, task)
-        if not answer:  # nothing to build on; recorded as a failure so that --retry-failed asks again
+        if (
+            not answer and not allow_empty
+        ):  # nothing to build on; recorded as a failure so that --retry-failed asks again
             raise GenerationError(f"empty {task} answer", kind="empty", retryable=True, endpoint=generation.endpoint)
         return answer
 
@@ -470,6 +483,7 @@ CONFIG_DEFAULTS: dict[str, Any] = {
     "prompt_version": DEFAULT_VERSION,
     "prompts_dir": None,
     "sampling": {},
+    "back_translate": False,
     "seed": 0,
     "max_in_flight": 256,
 }
@@ -515,6 +529,7 @@ def run_from_config(config: Mapping[str, Any], *, retry_failed: bool = False, pr
         prompt_version=options["prompt_version"],
         prompts_dir=options["prompts_dir"],
         sampling=dict(options["sampling"]),
+        back_translate=bool(options["back_translate"]),
         max_in_flight=int(options["max_in_flight"]),
     )
     needs_examples = steps != "augment" and settings.shots > 0

@@ -16,7 +16,6 @@ from typing import Any
 import jinja2
 
 PROMPTS_DIR = Path(__file__).resolve().parent
-PROMPT_TASKS: tuple[str, ...] = ("r2d", "d2a")
 DEFAULT_VERSION = "v1"
 ANSWER_END = "\n###"  # the next few-shot header: where a model that keeps going has finished its answer
 
