@@ -170,8 +170,10 @@ class HubServer:
     def _store(self, content: bytes) -> str:
         sha256 = hashlib.sha256(content).hexdigest()
         path = self._blob(sha256)
-        if not path.exists():
-            path.write_bytes(content)
+        if not path.exists():  # write then rename: a concurrent reader never sees half a blob
+            partial = path.with_name(f"{sha256}.{threading.get_ident()}.partial")
+            partial.write_bytes(content)
+            partial.replace(path)
         return sha256
 
     def _repo(self, repo_type: str, repo_id: str, authorized: bool) -> Repo:
