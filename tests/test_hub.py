@@ -8,6 +8,7 @@ from pathlib import Path
 import datasets
 import pytest
 from huggingface_hub import HfApi, hf_hub_download
+from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 from typer.testing import CliRunner
 
 from chemactor.cli import app
@@ -105,5 +106,8 @@ def test_private_repos_and_downloads_behave_like_the_hub(hub_env, tmp_path: Path
     path = hf_hub_download("chemactor/tiny-model", "model.safetensors", cache_dir=tmp_path / "cache")
     assert Path(path).read_bytes() == bytes(range(256)) * 10
     assert api.repo_info("chemactor/tiny-model").private
-    with pytest.raises(Exception, match=r"404|Repository Not Found"):
+    with pytest.raises(RepositoryNotFoundError):
         HfApi(token=False).repo_info("chemactor/tiny-model")
+    with pytest.raises(HfHubHTTPError) as refused:
+        HfApi(token="hf_wrong").repo_info("chemactor/tiny-model")
+    assert refused.value.response.status_code == 401
