@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from itertools import chain, pairwise
 
 from rapidfuzz.distance import Levenshtein
 from sacrebleu.metrics.bleu import BLEU
@@ -37,21 +38,34 @@ def levenshtein_similarities(predictions: Sequence[str], references: Sequence[st
     return [similarity(reference, prediction) for prediction, reference in zip(predictions, references, strict=True)]
 
 
-def _ngram_counts(tokens: Sequence[str]) -> Counter[tuple[str, ...]]:
-    return Counter(tuple(tokens[i : i + n]) for n in range(1, BLEU_ORDER + 1) for i in range(len(tokens) - n + 1))
+def _ngrams(tokens: list[str]) -> tuple[Iterable[str | tuple[str, ...]], ...]:
+    """The n-grams of orders 1 to 4 (unigrams as strings, the others as tuples); the shortest shifted copy
+    of ``tokens`` ends each ``zip``."""
+    return (
+        tokens,
+        pairwise(tokens),
+        zip(tokens, tokens[1:], tokens[2:], strict=False),
+        zip(tokens, tokens[1:], tokens[2:], tokens[3:], strict=False),
+    )
 
 
 def _bleu_statistics(prediction: list[str], reference: list[str]) -> list[int]:
     """``[prediction length, reference length, matches of order 1..4, totals of order 1..4]`` of one pair.
 
+    A predicted n-gram matches while the reference has unmatched copies of it left (clipped counts).
     NLTK's ``corpus_bleu`` (which Paragraph2Actions calls) counts a sentence too short to hold an n-gram as
     one unmatched n-gram of that order, where sacrebleu counts none; the totals follow NLTK.
     """
-    predicted, expected = _ngram_counts(prediction), _ngram_counts(reference)
-    correct = [0] * BLEU_ORDER
-    for ngram, count in predicted.items():
-        correct[len(ngram) - 1] += min(count, expected[ngram])
-    total = [max(1, len(prediction) - n + 1) for n in range(1, BLEU_ORDER + 1)]
+    remaining = Counter(chain.from_iterable(_ngrams(reference)))
+    correct = []
+    for ngrams in _ngrams(prediction):
+        matched = 0
+        for ngram in ngrams:
+            if left := remaining.get(ngram, 0):
+                remaining[ngram] = left - 1
+                matched += 1
+        correct.append(matched)
+    total = [max(1, len(prediction) - n) for n in range(BLEU_ORDER)]
     return [len(prediction), len(reference), *correct, *total]
 
 
@@ -59,7 +73,9 @@ def _pad(tokens: list[str]) -> list[str]:
     return tokens + [""] * (BLEU_ORDER - len(tokens))
 
 
-def _bleu_score(statistics: list[int]) -> float:
+def _bleu_score(pairs: list[list[int]]) -> float:
+    """Corpus BLEU in [0, 1] from the per-pair statistics (summed over the corpus first)."""
+    statistics = [sum(column) for column in zip(*pairs, strict=True)]
     sys_len, ref_len = statistics[:2]
     correct, total = statistics[2 : 2 + BLEU_ORDER], statistics[2 + BLEU_ORDER :]
     # sacrebleu works in percent; a perfect score can come back as 100.00000000000004
@@ -73,16 +89,14 @@ def corpus_bleus(predictions: Sequence[str], references: Sequence[str]) -> tuple
     one-word prediction (``CONCENTRATE.``) is not scored zero. Only short pairs differ between the two
     scores, so n-grams of the others are counted once for both. sacrebleu turns the statistics into a score.
     """
-    modified, original = [0] * (2 + 2 * BLEU_ORDER), [0] * (2 + 2 * BLEU_ORDER)
+    modified, original = [], []
     for prediction, reference in zip(predictions, references, strict=True):
         tokens, expected = prediction.split(), reference.split()
         statistics = _bleu_statistics(tokens, expected)
+        original.append(statistics)
         if len(tokens) < BLEU_ORDER or len(expected) < BLEU_ORDER:
-            padded = _bleu_statistics(_pad(tokens), _pad(expected))
-        else:
-            padded = statistics
-        original = [a + b for a, b in zip(original, statistics, strict=True)]
-        modified = [a + b for a, b in zip(modified, padded, strict=True)]
+            statistics = _bleu_statistics(_pad(tokens), _pad(expected))
+        modified.append(statistics)
     return _bleu_score(modified), _bleu_score(original)
 
 
