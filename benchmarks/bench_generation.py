@@ -5,7 +5,7 @@ ratio of what the backend achieves to that ideal shows what the client itself co
 parsing) at concurrency 1, 8 and 64. The server runs in its own process so that its threads do not
 share an interpreter with the client.
 
-    python -m benchmarks.bench_generation [--latency 0.2] [--waves 10]
+    python -m benchmarks.bench_generation [--latency 0.2] [--waves 20]
 """
 
 from __future__ import annotations
@@ -36,22 +36,29 @@ def start_server(latency: float) -> tuple[subprocess.Popen[str], str]:
     return server, server.stdout.readline().strip()
 
 
-def measure(url: str, api: str, concurrency: int, requests: int) -> tuple[float, float]:
-    """Wall seconds and client CPU seconds to complete ``requests`` generations with ``concurrency`` in flight."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(url: str, api: str, concurrency: int, requests: int, server_pid: int) -> tuple[float, float, float]:
+    """Wall seconds, client CPU and server CPU seconds for ``requests`` generations, ``concurrency`` in flight."""
     backend = EndpointBackend(url, api=api, max_concurrency=concurrency, max_retries=0)
-    started, cpu_started = time.perf_counter(), time.process_time()
+    started, cpu_started, server_started = time.perf_counter(), time.process_time(), cpu_seconds(server_pid)
     results = backend.generate_many([f"prompt {i}\nADD water" for i in range(requests)], progress=False)
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    server_cpu = cpu_seconds(server_pid) - server_started
     failures = [result for result in results if not isinstance(result, Generation)]
     if failures:
         raise RuntimeError(f"{len(failures)} requests failed, first: {failures[0]}")
-    return elapsed, cpu
+    return elapsed, cpu, server_cpu
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--latency", type=float, default=0.2, help="server-side seconds per request")
-    parser.add_argument("--waves", type=int, default=10, help="requests per run = waves x concurrency")
+    parser.add_argument("--waves", type=int, default=20, help="requests per run = waves x concurrency")
     args = parser.parse_args()
     os.environ.pop("HF_HUB_OFFLINE", None)
     constants.HF_HUB_OFFLINE = False  # offline mode would block the loopback server too
@@ -63,9 +70,10 @@ def main() -> None:
         for api in ("generate", "chat"):
             for concurrency in CONCURRENCY:
                 requests = concurrency * args.waves
-                elapsed, cpu = measure(url, api, concurrency, requests)
+                elapsed, cpu, server_cpu = measure(url, api, concurrency, requests, server.pid)
                 achieved, ideal = requests / elapsed, concurrency / args.latency
-                rows.append((api, concurrency, requests, elapsed, achieved, ideal, 1000 * cpu / requests))
+                per_request = (1000 * cpu / requests, 1000 * server_cpu / requests)
+                rows.append((api, concurrency, requests, elapsed, achieved, ideal, *per_request))
                 print(f"{api} c={concurrency}: {achieved:.1f} of {ideal:.1f} ideal requests/s ({achieved / ideal:.0%})")
     finally:
         server.terminate()
@@ -73,12 +81,14 @@ def main() -> None:
     load_after = os.getloadavg()[0]
 
     table = [
-        "| api | concurrency | requests | seconds | requests/s | ideal requests/s | % of ideal | client CPU ms/req |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| api | concurrency | requests | seconds | requests/s | ideal requests/s | % of ideal "
+        "| client CPU ms/req | server CPU ms/req |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     table += [
-        f"| {api} | {c} | {n} | {elapsed:.2f} | {achieved:.1f} | {ideal:.1f} | {achieved / ideal:.0%} | {cpu_ms:.2f} |"
-        for api, c, n, elapsed, achieved, ideal, cpu_ms in rows
+        f"| {api} | {c} | {n} | {elapsed:.2f} | {achieved:.1f} | {ideal:.1f} | {achieved / ideal:.0%} "
+        f"| {client_ms:.2f} | {server_ms:.2f} |"
+        for api, c, n, elapsed, achieved, ideal, client_ms, server_ms in rows
     ]
     markdown = "\n".join(
         [
@@ -92,9 +102,9 @@ def main() -> None:
             *table,
             "",
             f"Machine: {machine}; load average {load_after:.1f} at the end. Client and server shared these cores "
-            "with other jobs. At concurrency 64 the ideal rate times the client's CPU per request is the share of "
-            "a core the client alone needs; the server's threads need theirs on top, so on a loaded machine the "
-            "shortfall there is CPU contention as much as client cost.",
+            "with other jobs. At concurrency 64 the ideal rate needs (client + server CPU per request) x 320/s of "
+            "CPU; where that is a large share of what a loaded 2-core machine gives one process pair, the "
+            "shortfall is CPU contention as much as client cost.",
         ]
     )
     write_section("generation-throughput", markdown)
