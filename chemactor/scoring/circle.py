@@ -50,6 +50,8 @@ def run_circle(
 ) -> list[CircleChain]:
     """Run the chains of all ``descriptions`` for ``rounds`` rounds, converting ``batch_size`` texts a call.
 
+    ``d2a`` turns descriptions into action strings and ``r2d`` writes descriptions back from action strings
+    (for a ChemActor model: ``Predictors.d2a`` and ``Predictors.a2d`` of :mod:`chemactor.evaluation`).
     A round converts every sample before the next round starts, so a batched model (or an endpoint with
     concurrent requests) is kept busy with full batches.
     """
