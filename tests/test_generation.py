@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chemactor.actions import parse_actions
-from chemactor.data import get_meta, load_generated, write_records
+from chemactor.data import get_meta, load_generated, to_dataset, write_records
 from chemactor.examples import example_records
 from chemactor.generation import (
     AugmentBackend,
@@ -279,6 +279,9 @@ def test_run_from_config_defaults_to_augmentation(tmp_path):
         {"input": str(records), "output_dir": str(tmp_path / "out"), "samples": 2}, progress=False
     )
     assert summary.done == 12 and {row["source"] for row in shard_rows(tmp_path / "out")} == {"augmented"}
+    parquet = tmp_path / "seeds.parquet"
+    to_dataset(read_inputs(str(records))).to_parquet(parquet)
+    assert read_inputs(str(parquet), split="train") == [r for r in read_inputs(str(records)) if r["split"] == "train"]
     with pytest.raises(ValueError, match="unknown generation option"):
         run_from_config({"input": str(records), "output_dir": str(tmp_path), "sample": 2})
 
