@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import datasets
+from datasets.info import DatasetInfosDict
 from huggingface_hub import DatasetCard, DatasetCardData, HfApi, ModelCard, ModelCardData
 from huggingface_hub.errors import HfHubHTTPError
 
@@ -115,6 +116,9 @@ def dataset_card(
             for index, config in enumerate(described)
         ],
     )
+    # Features and split sizes go into the YAML too: load_dataset then types the columns from the card
+    # and checks that every split arrived whole.
+    DatasetInfosDict({name: _split_info(splits) for name, splits in configs.items()}).to_dataset_card_data(card_data)
     return DatasetCard.from_template(
         card_data,
         template_path=str(TEMPLATES / "dataset_card.md"),
@@ -164,6 +168,14 @@ def push_folder(
     except OSError as exc:  # connection refused, DNS, offline mode
         raise PublishError(f"pushing {folder} to {repo_type} repo {repo_id!r} failed: {exc}") from exc
     return commit.commit_url
+
+
+def _split_info(splits: datasets.DatasetDict) -> datasets.DatasetInfo:
+    sizes = datasets.SplitDict()
+    for split, rows in splits.items():
+        sizes.add(datasets.SplitInfo(name=split, num_examples=len(rows), num_bytes=rows.data.nbytes))
+    total = sum(size.num_bytes for size in sizes.values())
+    return datasets.DatasetInfo(features=next(iter(splits.values())).features, splits=sizes, dataset_size=total)
 
 
 def _exported_configs(folder: Path) -> list[str]:

@@ -259,3 +259,11 @@ def test_without_data_dir_the_upstream_files_are_downloaded(shared_data: Path, t
     local = load_seeds("paragraph2actions", shared_data)
     for split in local:
         assert downloaded[split].to_list() == local[split].to_list()
+
+
+def test_card_sizes_catch_a_truncated_split(seed_builds, tmp_path: Path) -> None:
+    dataset = seed_builds["paragraph2actions"].dataset
+    folder = export_dataset({"paragraph2actions": dataset}, tmp_path / "out")
+    dataset["train"].select(range(79)).to_parquet(str(folder / "paragraph2actions/train-00000-of-00001.parquet"))
+    with pytest.raises(datasets.exceptions.NonMatchingSplitsSizesError):
+        datasets.load_dataset(str(folder), "paragraph2actions", cache_dir=str(tmp_path / "cache"))
