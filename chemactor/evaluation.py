@@ -85,6 +85,31 @@ def load_predictors(
     return completer_predictors(completer, name=text, batch_size=batch_size)
 
 
+def load_split_data(spec: str | Path, data_dir: str | Path | None = None) -> datasets.DatasetDict:
+    """Records to evaluate on, by split: ``examples`` (the shipped set), a seed source name (``data_dir``),
+    a ``save_to_disk`` folder, or a JSONL file of records (grouped by their ``split`` field)."""
+    from chemactor.data import SEED_SOURCES, load_seeds, read_records, to_dataset
+    from chemactor.examples import load_examples
+
+    text, path = str(spec), Path(spec)
+    if text == "examples":
+        return load_examples()
+    if text in SEED_SOURCES:
+        return load_seeds(text, data_dir)
+    if path.is_dir():
+        loaded = datasets.load_from_disk(text)
+        return loaded if isinstance(loaded, datasets.DatasetDict) else datasets.DatasetDict({"test": loaded})
+    if path.is_file() and path.suffix == ".jsonl":
+        records = read_records(path)
+        splits = sorted({record["split"] for record in records})
+        return datasets.DatasetDict(
+            {split: to_dataset(record for record in records if record["split"] == split) for split in splits}
+        )
+    raise FileNotFoundError(
+        f"{text!r} is not 'examples', a seed source ({', '.join(SEED_SOURCES)}), a dataset folder or a .jsonl file"
+    )
+
+
 def evaluate_model(
     model: str | Path | Predictors,
     dataset: datasets.DatasetDict | datasets.Dataset,
@@ -103,7 +128,12 @@ def evaluate_model(
     plotted beside the scores. Returns the report (what ``report.json`` holds).
     """
     predictors = model if isinstance(model, Predictors) else load_predictors(model, batch_size, max_new_tokens)
-    rows = dataset[split] if isinstance(dataset, datasets.DatasetDict) else dataset
+    if isinstance(dataset, datasets.DatasetDict):
+        if split not in dataset:
+            raise KeyError(f"no split {split!r} to evaluate on; the data has {', '.join(dataset)}")
+        rows = dataset[split]
+    else:
+        rows = dataset
     d2a_rows = [row for row in rows if has_task(row, "d2a")]
     r2d_rows = [row for row in rows if has_task(row, "r2d")]
     if not d2a_rows and not r2d_rows:

@@ -1,0 +1,486 @@
+"""The whole method as one resumable command: seeds -> generation -> selection -> training -> evaluation -> publish.
+
+A pipeline recipe (YAML) has one section per stage plus ``output_dir`` and ``seed``. Each stage calls the
+public API of its module and writes into its own folder of the output directory; the next stage reads only
+that folder::
+
+    OUTPUT/1-seeds/data/           DatasetDict (save_to_disk) of the seed records, train/validation/test
+    OUTPUT/2-generation/           the generation runner's output (manifest, JSONL shards, failures)
+    OUTPUT/3-selection/            scores.parquet (every generated row's divergences, ``selected`` flag),
+                                   selected/data.jsonl (the kept records), report.md and plots
+    OUTPUT/4-training/model/       the fine-tuned model, tokenizer and model card (checkpoints while training)
+    OUTPUT/5-evaluation/           report.json, report.md, predictions.jsonl, plots/
+    OUTPUT/6-publish/dataset/      the dataset export that was pushed (when publishing is configured)
+    OUTPUT/report.md               the final report: what each stage did, the headline scores
+
+Every stage folder holds ``stage.json``: the stage's hash (its config section, the pipeline seed, the hashes
+of the stages it reads, the package version), its status and summary. A rerun skips a stage whose hash is
+unchanged and whose status is ``done``; it reruns a stage left ``running`` in place (the generation runner
+and the trainer resume from what is on disk); and it clears and reruns a stage whose hash changed, which in
+turn changes the hashes of everything downstream.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import datasets
+import yaml
+
+from chemactor import __version__
+from chemactor.data import SPLITS
+
+STAGES: tuple[str, ...] = ("seeds", "generation", "selection", "training", "evaluation", "publish")
+UPSTREAM: dict[str, tuple[str, ...]] = {
+    "seeds": (),
+    "generation": ("seeds",),
+    "selection": ("seeds", "generation"),
+    "training": ("seeds", "selection"),
+    "evaluation": ("seeds", "selection", "training"),
+    "publish": ("seeds", "selection", "training", "evaluation"),
+}
+STAGE_FILE = "stage.json"
+# The options each stage understands, with their defaults. The training section is the SFT recipe's own
+# fields instead (checked by TRL's parser), so it is not listed here.
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "seeds": {"sources": ["examples"], "data_dir": None, "max_rows_per_split": None},
+    "generation": {
+        "backend": "augment",
+        "steps": None,
+        "samples": 4,
+        "shots": 3,
+        "prompt_version": None,
+        "sampling": {},
+        "urls": [],
+        "model": None,
+        "api": "chat",
+        "max_concurrency": None,
+        "batch_size": 8,
+    },
+    "selection": {"fraction": 0.5, "k": None, "threshold": None, "divergence": "kl", "smoothing": 0.1, "weights": None},
+    "evaluation": {"split": "test", "circle_rounds": 3, "batch_size": 8, "max_new_tokens": 256, "examples_shown": 3},
+    "publish": {"dataset_repo": None, "model_repo": None, "private": False},
+}
+TRAINING_SUPPLIED: tuple[str, ...] = ("seed_sources", "data_dir", "generated_dir", "output_dir")
+
+
+class PipelineConfigError(ValueError):
+    """A recipe that cannot run as written; the message names the file, the section and the key."""
+
+
+@dataclass
+class PipelineConfig:
+    """A parsed pipeline recipe: one mapping of options per stage (``publish`` empty: do not publish)."""
+
+    output_dir: Path
+    seed: int = 42
+    seeds: dict[str, Any] = field(default_factory=dict)
+    generation: dict[str, Any] = field(default_factory=dict)
+    selection: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
+    evaluation: dict[str, Any] = field(default_factory=dict)
+    publish: dict[str, Any] = field(default_factory=dict)
+    source: str = "<dict>"
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Any], source: str = "<dict>") -> PipelineConfig:
+        unknown = sorted(set(raw) - {"output_dir", "seed", *STAGES})
+        if unknown:
+            raise PipelineConfigError(
+                f"{source}: unknown key(s) {', '.join(unknown)}; expected output_dir, seed, {', '.join(STAGES)}"
+            )
+        if "output_dir" not in raw:
+            raise PipelineConfigError(f"{source}: 'output_dir' is required")
+        sections = {}
+        for stage in STAGES:
+            section = raw.get(stage) or {}
+            if not isinstance(section, Mapping):
+                raise PipelineConfigError(f"{source}: section {stage!r} must be a mapping, got {section!r}")
+            unknown = sorted(set(section) - set(DEFAULTS.get(stage, section)))
+            if unknown:
+                raise PipelineConfigError(
+                    f"{source}: unknown option(s) {', '.join(unknown)} in section {stage!r}; "
+                    f"known: {', '.join(DEFAULTS[stage])}"
+                )
+            sections[stage] = dict(section)
+        supplied = sorted(set(TRAINING_SUPPLIED) & set(sections["training"]))
+        if supplied:
+            raise PipelineConfigError(
+                f"{source}: section 'training' must not set {', '.join(supplied)}; the pipeline supplies them"
+            )
+        return cls(output_dir=Path(raw["output_dir"]), seed=int(raw.get("seed", 42)), source=source, **sections)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, output_dir: str | Path | None = None) -> PipelineConfig:
+        """Read a recipe; ``output_dir`` overrides the recipe's own."""
+        text = Path(path).read_text(encoding="utf-8")
+        try:
+            raw = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise PipelineConfigError(f"{path}: not valid YAML: {exc}") from None
+        if not isinstance(raw, Mapping):
+            raise PipelineConfigError(f"{path}: a recipe is a mapping of sections, got {type(raw).__name__}")
+        if output_dir is not None:
+            raw = {**raw, "output_dir": str(output_dir)}
+        return cls.from_mapping(raw, source=str(path))
+
+    def section(self, stage: str) -> dict[str, Any]:
+        """The options of ``stage`` as written in the recipe (what its hash covers)."""
+        return getattr(self, stage)
+
+    def options(self, stage: str) -> dict[str, Any]:
+        """The options of ``stage`` with the defaults filled in."""
+        return {**DEFAULTS[stage], **self.section(stage)}
+
+    def training_arguments(self, output_dir: Path) -> tuple[Any, Any, Any]:
+        """The SFT recipe's ``(ScriptArguments, SFTConfig, ModelConfig)`` for the training section."""
+        from trl import ModelConfig, SFTConfig, TrlParser
+
+        from chemactor.training import ScriptArguments
+
+        try:
+            return TrlParser((ScriptArguments, SFTConfig, ModelConfig)).parse_dict(
+                {"seed": self.seed, **self.training, "output_dir": str(output_dir)}
+            )
+        except ValueError as exc:
+            raise PipelineConfigError(f"{self.source}: section 'training': {exc}") from None
+
+
+@dataclass
+class StageResult:
+    """What one stage did in this run: ``ran``, ``skipped`` (unchanged) or ``disabled``."""
+
+    name: str
+    status: str
+    directory: Path
+    hash: str
+    seconds: float = 0.0
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+# --- the stages --------------------------------------------------------------------------------------------
+# Each takes the config, the folders of the stages it reads and its own folder, and returns a JSON summary.
+
+
+def _load_seed_records(directory: Path) -> datasets.DatasetDict:
+    return datasets.load_from_disk(str(directory / "data"))
+
+
+def run_seeds(config: PipelineConfig, inputs: Mapping[str, Path], output: Path) -> dict[str, Any]:
+    """Seed records of every source, concatenated per split (``examples``: the set the project ships)."""
+    from chemactor.data import load_seeds
+    from chemactor.examples import load_examples
+
+    stage = config.options("seeds")
+    limit = stage["max_rows_per_split"]
+    parts = [
+        load_examples() if source == "examples" else load_seeds(source, stage["data_dir"])
+        for source in stage["sources"]
+    ]
+    splits = {}
+    for split in SPLITS:
+        pieces = [part[split] for part in parts if split in part]
+        if limit is not None:  # a random subset, so a large source (ORD) does not give only its first file
+            pieces = [piece.shuffle(seed=config.seed).select(range(min(limit, len(piece)))) for piece in pieces]
+        splits[split] = datasets.concatenate_datasets(pieces).flatten_indices()
+    seeds = datasets.DatasetDict(splits)
+    seeds.save_to_disk(str(output / "data"))
+    sources = [
+        {
+            "name": name,
+            "license": part["train"].info.license or ("MIT" if name == "examples" else ""),
+            "homepage": part["train"].info.homepage,
+            "rows": {split: len(rows) for split, rows in part.items()},
+        }
+        for name, part in zip(stage["sources"], parts, strict=True)
+    ]
+    return {"sources": sources, "rows": {split: len(rows) for split, rows in seeds.items()}}
+
+
+def run_generation(config: PipelineConfig, inputs: Mapping[str, Path], output: Path) -> dict[str, Any]:
+    """Generated records from the seed *train* split only, so no evaluation row has a generated relative."""
+    from chemactor.generation.backends import AugmentBackend, EndpointBackend, TransformersBackend
+    from chemactor.generation.runner import REQUIRED_FIELDS, GenerationRunner, RunSettings
+
+    stage = config.options("generation")
+    train = _load_seed_records(inputs["seeds"])["train"]
+    backend_name = stage["backend"]
+    if backend_name == "augment":
+        backend: Any = AugmentBackend(train, seed=config.seed)
+    elif backend_name == "endpoint":
+        if not stage["urls"]:
+            raise PipelineConfigError(f"{config.source}: generation backend 'endpoint' needs 'urls'")
+        backend = EndpointBackend(
+            stage["urls"], model=stage["model"], max_concurrency=stage["max_concurrency"], api=stage["api"]
+        )
+    elif backend_name == "transformers":
+        backend = TransformersBackend(stage["model"], batch_size=stage["batch_size"])
+    else:
+        raise PipelineConfigError(
+            f"{config.source}: generation backend must be augment, endpoint or transformers, got {backend_name!r}"
+        )
+    steps = stage["steps"] or ("augment" if backend_name == "augment" else "chain")
+    settings = RunSettings(steps=steps, samples=stage["samples"], shots=stage["shots"], sampling=stage["sampling"])
+    if stage["prompt_version"]:
+        settings.prompt_version = stage["prompt_version"]
+    runner = GenerationRunner(backend, settings, examples=list(train))
+    usable = [row for row in train if all(row[name] for name in REQUIRED_FIELDS[steps])]
+    summary = runner.run(usable, output)
+    return {
+        "backend": backend_name,
+        "steps": steps,
+        "inputs": len(usable),
+        "rows_written": summary.done,
+        "failed": dict(summary.failed),
+        "crosscheck_failed": summary.crosscheck_failed,
+    }
+
+
+def run_selection(config: PipelineConfig, inputs: Mapping[str, Path], output: Path) -> dict[str, Any]:
+    """Score the generated pool against the seed train split and keep the closest rows (selection's own run)."""
+    from chemactor.data import load_generated
+    from chemactor.selection import DivergenceSelector
+    from chemactor.selection.run import run_selection as select
+
+    stage = config.options("selection")
+    rule = {name: stage[name] for name in ("k", "threshold") if stage[name] is not None} or {
+        "fraction": stage["fraction"]
+    }
+    selector = DivergenceSelector(
+        divergence=stage["divergence"], smoothing=stage["smoothing"], weights=stage["weights"]
+    )
+    reference = _load_seed_records(inputs["seeds"])["train"]
+    return select(reference, load_generated(inputs["generation"]), output, selector=selector, **rule)
+
+
+def run_training(config: PipelineConfig, inputs: Mapping[str, Path], output: Path) -> dict[str, Any]:
+    """Fine-tune with the SFT recipe on the seed train split mixed with the selected generated rows.
+
+    The section holds the recipe's own fields (``chemactor.training.ScriptArguments``, TRL's ``SFTConfig``
+    and ``ModelConfig``); seeds and generated data come from the previous stages instead of ``seed_sources``.
+    """
+    from transformers import set_seed
+
+    from chemactor.data import get_meta, load_generated
+    from chemactor.selection import mix
+    from chemactor.training import TrainingData, build_trainer, train_and_save
+
+    args, training_args, model_args = config.training_arguments(output / "model")
+    set_seed(training_args.seed)
+    seeds = _load_seed_records(inputs["seeds"])
+    selected = load_generated(inputs["selection"] / "selected")
+    train = mix(seeds["train"], selected, args.mix_ratio, seed=training_args.seed)
+    records = datasets.DatasetDict({"train": train, "validation": seeds["validation"]})
+    kept = [get_meta(row).get("divergence", {}).get("divergence") for row in selected]
+    generated = {
+        "path": str(inputs["selection"] / "selected"),
+        "available": len(selected),
+        "used": len(set(train["id"]) & set(selected["id"])),
+        "seeds_available": len(seeds["train"]),
+        "ratio": args.mix_ratio,
+        "max_divergence": max(kept) if kept and None not in kept else None,
+    }
+    sources = read_stage(inputs["seeds"])["summary"]["sources"]
+    trainer = build_trainer(args, training_args, model_args, records)
+    metrics = train_and_save(trainer, args, model_args, TrainingData(records, sources, generated))
+    return {"train_rows": len(records["train"]), "metrics": metrics}
+
+
+HEADLINE_D2A: tuple[str, ...] = ("full_sentence_accuracy", "partial_accuracy_0.75", "modified_bleu", "validity")
+HEADLINE_R2D: tuple[str, ...] = ("bleu", "rougeL")
+
+
+def run_evaluation(config: PipelineConfig, inputs: Mapping[str, Path], output: Path) -> dict[str, Any]:
+    """Evaluate the trained model on a held-out seed split (see :func:`chemactor.evaluation.evaluate_model`)."""
+    from chemactor.evaluation import evaluate_model
+
+    stage = config.options("evaluation")
+    report = evaluate_model(
+        inputs["training"] / "model",
+        _load_seed_records(inputs["seeds"]),
+        output,
+        split=stage["split"],
+        circle_rounds=stage["circle_rounds"],
+        batch_size=stage["batch_size"],
+        max_new_tokens=stage["max_new_tokens"],
+        selection=datasets.Dataset.from_parquet(str(inputs["selection"] / "scores.parquet")),
+        examples_shown=stage["examples_shown"],
+    )
+    headline = {f"d2a_{name}": report["d2a"][name] for name in HEADLINE_D2A if name in report.get("d2a", {})}
+    headline.update({f"r2d_{name}": report["r2d"][name] for name in HEADLINE_R2D if name in report.get("r2d", {})})
+    if "circle" in report:
+        headline["circle_score"] = report["circle"]["circle_score"]
+    return {"split": stage["split"], "counts": report["counts"], "scores": headline}
+
+
+def run_publish(config: PipelineConfig, inputs: Mapping[str, Path], output: Path) -> dict[str, Any]:
+    """Push the seeds + selected data as a dataset repo and the model (card, evaluation report) as a model repo."""
+    from chemactor.data import load_generated
+    from chemactor.hub import export_dataset, push_dataset, push_folder
+
+    stage = config.options("publish")
+    pushed = {}
+    if stage["dataset_repo"]:
+        selected = load_generated(inputs["selection"] / "selected")
+        folder = export_dataset(
+            {"seeds": _load_seed_records(inputs["seeds"]), "selected": datasets.DatasetDict({"train": selected})},
+            output / "dataset",
+            pretty_name="ChemActor training data",
+            overwrite=True,
+        )
+        pushed["dataset"] = push_dataset(folder, stage["dataset_repo"], private=stage["private"])
+    if stage["model_repo"]:
+        repo = stage["model_repo"]
+        pushed["model"] = push_folder(inputs["training"] / "model", repo, private=stage["private"])
+        pushed["evaluation"] = push_folder(
+            inputs["evaluation"], repo, commit_message="Evaluation report", private=stage["private"]
+        )
+    return {"pushed": pushed}
+
+
+RUNNERS: dict[str, Callable[[PipelineConfig, Mapping[str, Path], Path], dict[str, Any]]] = {
+    "seeds": run_seeds,
+    "generation": run_generation,
+    "selection": run_selection,
+    "training": run_training,
+    "evaluation": run_evaluation,
+    "publish": run_publish,
+}
+
+
+# --- orchestration -----------------------------------------------------------------------------------------
+
+
+def stage_dir(output_dir: Path, stage: str) -> Path:
+    return output_dir / f"{STAGES.index(stage) + 1}-{stage}"
+
+
+def stage_hash(config: PipelineConfig, stage: str, upstream: Mapping[str, str]) -> str:
+    """The identity of a stage's output: its options, the seed, what it reads, the code version."""
+    identity = {
+        "stage": stage,
+        "options": config.section(stage),
+        "seed": config.seed,
+        "upstream": {name: upstream[name] for name in UPSTREAM[stage]},
+        "version": __version__,
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def read_stage(directory: Path) -> dict[str, Any]:
+    path = directory / STAGE_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def _write_stage(directory: Path, record: Mapping[str, Any]) -> None:
+    partial = directory / (STAGE_FILE + ".partial")
+    partial.write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")
+    partial.replace(directory / STAGE_FILE)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def run_pipeline(
+    config: PipelineConfig | str | Path,
+    *,
+    force: Sequence[str] = (),
+    until: str | None = None,
+    log: Callable[[str], None] = print,
+) -> list[StageResult]:
+    """Run (or resume) every stage up to ``until``; ``force`` reruns the named stages even if unchanged.
+
+    Publishing runs only when the ``publish`` section names a repo. Writes ``OUTPUT/report.md`` and returns
+    one :class:`StageResult` per stage considered.
+    """
+    if not isinstance(config, PipelineConfig):
+        config = PipelineConfig.from_yaml(config)
+    for name in [*force, *([until] if until else [])]:
+        if name not in STAGES:
+            raise PipelineConfigError(f"unknown stage {name!r}; stages are {', '.join(STAGES)}")
+    last = STAGES.index(until) if until else len(STAGES) - 1
+    if last >= STAGES.index("training"):
+        config.training_arguments(stage_dir(config.output_dir, "training") / "model")  # fail early on a typo
+    config.output_dir.mkdir(parents=True, exist_ok=True)
+    hashes: dict[str, str] = {}
+    results: list[StageResult] = []
+    for stage in STAGES[: last + 1]:
+        directory = stage_dir(config.output_dir, stage)
+        hashes[stage] = stage_hash(config, stage, hashes)
+        if stage == "publish" and not any(config.publish.get(key) for key in ("dataset_repo", "model_repo")):
+            results.append(StageResult(stage, "disabled", directory, hashes[stage]))
+            continue
+        previous = read_stage(directory)
+        if previous.get("hash") == hashes[stage] and previous.get("status") == "done" and stage not in force:
+            log(f"[{stage}] unchanged ({hashes[stage]}), skipped")
+            results.append(
+                StageResult(stage, "skipped", directory, hashes[stage], previous["seconds"], previous["summary"])
+            )
+            continue
+        if previous.get("hash") != hashes[stage] or stage in force:
+            shutil.rmtree(directory, ignore_errors=True)  # stale output must never mix with the new
+        directory.mkdir(parents=True, exist_ok=True)
+        log(f"[{stage}] running -> {directory}")
+        record = {"stage": stage, "hash": hashes[stage], "options": config.section(stage), "started": _now()}
+        _write_stage(directory, {**record, "status": "running"})
+        started = time.monotonic()
+        inputs = {name: stage_dir(config.output_dir, name) for name in UPSTREAM[stage]}
+        summary = RUNNERS[stage](config, inputs, directory)
+        seconds = round(time.monotonic() - started, 1)
+        _write_stage(
+            directory, {**record, "status": "done", "finished": _now(), "seconds": seconds, "summary": summary}
+        )
+        log(f"[{stage}] done in {seconds:.1f} s")
+        results.append(StageResult(stage, "ran", directory, hashes[stage], seconds, summary))
+    (config.output_dir / "report.md").write_text(render_report(config, results), encoding="utf-8")
+    return results
+
+
+def render_report(config: PipelineConfig, results: Sequence[StageResult]) -> str:
+    """The pipeline's own report: one row per stage, then the evaluation's headline scores and a link."""
+    rows = [
+        f"| {result.name} | {result.status} | {result.seconds:.1f} | `{result.directory.name}/` | {result.hash} |"
+        for result in results
+    ]
+    lines = [
+        f"# ChemActor pipeline: `{config.source}`",
+        "",
+        f"Output: `{config.output_dir}`, seed {config.seed}.",
+        "",
+        "| stage | status | seconds (when it ran) | folder | hash |",
+        "|---|---|---|---|---|",
+        *rows,
+    ]
+    by_name = {result.name: result for result in results}
+    if "seeds" in by_name:
+        counts = ", ".join(f"{split} {count}" for split, count in by_name["seeds"].summary["rows"].items())
+        lines += ["", f"Seed rows: {counts}."]
+    if "selection" in by_name:
+        summary, folder = by_name["selection"].summary, by_name["selection"].directory.name
+        lines += [
+            f"Generated pool {summary['pool']} rows ({summary['duplicates']} duplicates), {summary['selected']} "
+            f"selected; see [{folder}/report.md]({folder}/report.md)."
+        ]
+    if "evaluation" in by_name:
+        evaluation = by_name["evaluation"]
+        lines += [
+            "",
+            f"## Scores on the `{evaluation.summary['split']}` split",
+            "",
+            "| score | value |",
+            "|---|---|",
+            *(f"| {name} | {value:.3f} |" for name, value in evaluation.summary["scores"].items()),
+            "",
+            f"Full report with examples and plots: [{evaluation.directory.name}/report.md]"
+            f"({evaluation.directory.name}/report.md).",
+        ]
+    return "\n".join(lines) + "\n"

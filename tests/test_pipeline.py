@@ -1,0 +1,97 @@
+"""The pipeline: recipe checking, the whole run on a truncated quickstart, skipping, resuming, publishing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from chemactor.pipeline import STAGES, PipelineConfig, PipelineConfigError, read_stage, run_pipeline, stage_dir
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _quickstart(output_dir: Path) -> dict:
+    """The shipped quickstart recipe, cut down so that training and evaluation take seconds."""
+    raw = yaml.safe_load((REPO_ROOT / "recipes" / "quickstart.yaml").read_text(encoding="utf-8"))
+    raw["output_dir"] = str(output_dir)
+    raw["generation"]["samples"] = 2
+    raw["training"].update(
+        max_steps=3,
+        per_device_train_batch_size=8,
+        max_length=256,
+        tokenizer_vocab_size=400,
+        model_config_overrides={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1},
+        logging_steps=1,
+        save_strategy="no",
+    )
+    raw["evaluation"].update(circle_rounds=2, max_new_tokens=12)
+    return raw
+
+
+def test_recipe_mistakes_are_named_before_any_work(tmp_path: Path):
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("output_dir: out\nseeds: {sources: [examples]}\ntraning: {}\n", encoding="utf-8")
+    with pytest.raises(PipelineConfigError, match=r"recipe\.yaml: unknown key\(s\) traning"):
+        PipelineConfig.from_yaml(recipe)
+
+    with pytest.raises(PipelineConfigError, match="unknown option\\(s\\) source in section 'seeds'"):
+        PipelineConfig.from_mapping({"output_dir": "out", "seeds": {"source": "examples"}})
+    with pytest.raises(PipelineConfigError, match="'training' must not set output_dir"):
+        PipelineConfig.from_mapping({"output_dir": "out", "training": {"output_dir": "x"}})
+
+    raw = _quickstart(tmp_path / "out")
+    config = PipelineConfig.from_mapping({**raw, "training": {**raw["training"], "learning_rat": 0.1}})
+    with pytest.raises(PipelineConfigError, match=r"section 'training': .*learning_rat"):
+        run_pipeline(config, log=lambda _: None)
+    with pytest.raises(PipelineConfigError, match="unknown stage 'train'"):
+        run_pipeline(config, until="train", log=lambda _: None)
+    assert not (tmp_path / "out" / "1-seeds").exists()
+
+
+@pytest.mark.slow
+def test_quickstart_runs_end_to_end_then_skips_resumes_and_publishes(tmp_path: Path, hub_env):
+    output = tmp_path / "run"
+    raw = _quickstart(output)
+    results = run_pipeline(PipelineConfig.from_mapping(raw), log=lambda _: None)
+    assert [(result.name, result.status) for result in results] == [
+        *((stage, "ran") for stage in STAGES[:-1]),
+        ("publish", "disabled"),
+    ]
+    by_name = {result.name: result for result in results}
+    assert by_name["seeds"].summary["rows"] == {"train": 56, "validation": 12, "test": 12}
+    assert by_name["selection"].summary["pool"] == 2 * 56
+    assert 0 < by_name["selection"].summary["selected"] <= 56
+    assert (output / "4-training" / "model" / "model.safetensors").exists()
+    evaluation = json.loads((output / "5-evaluation" / "report.json").read_text(encoding="utf-8"))
+    assert evaluation["counts"] == {"d2a": 12, "r2d": 2}
+    assert evaluation["circle"]["rounds"] == 2
+    for plot in ("circle_review.png", "action_type_f1.png", "selection_divergence.png"):
+        assert (output / "5-evaluation" / "plots" / plot).stat().st_size > 1000
+    report = (output / "report.md").read_text(encoding="utf-8")
+    assert "| training | ran |" in report and "5-evaluation/report.md" in report
+
+    # unchanged: nothing reruns; a changed evaluation option reruns evaluation only
+    results = run_pipeline(PipelineConfig.from_mapping(raw), log=lambda _: None)
+    assert {result.status for result in results[:-1]} == {"skipped"}
+    raw["evaluation"]["circle_rounds"] = 1
+    results = run_pipeline(PipelineConfig.from_mapping(raw), until="evaluation", log=lambda _: None)
+    assert [result.status for result in results] == ["skipped"] * 4 + ["ran"]
+    assert json.loads((output / "5-evaluation" / "report.json").read_text())["circle"]["rounds"] == 1
+
+    # a stage that was interrupted (left "running") is rerun in place, its upstream is not
+    marker = stage_dir(output, "selection") / "stage.json"
+    marker.write_text(json.dumps({**read_stage(marker.parent), "status": "running"}), encoding="utf-8")
+    results = run_pipeline(PipelineConfig.from_mapping(raw), until="selection", log=lambda _: None)
+    assert [result.status for result in results] == ["skipped", "skipped", "ran"]
+
+    # publishing: data and model (with the evaluation report) go to a Hub-protocol server on 127.0.0.1
+    raw["publish"] = {"dataset_repo": "chemactor/quickstart-data", "model_repo": "chemactor/quickstart-model"}
+    results = run_pipeline(PipelineConfig.from_mapping(raw), log=lambda _: None)
+    assert [result.status for result in results] == ["skipped"] * 5 + ["ran"]
+    model_files = set(hub_env.repo_files("chemactor/quickstart-model", repo_type="model"))
+    assert {"model.safetensors", "tokenizer.json", "README.md", "report.md", "plots/circle_review.png"} <= model_files
+    data_files = set(hub_env.repo_files("chemactor/quickstart-data", repo_type="dataset"))
+    assert {"README.md", "seeds/train-00000-of-00001.parquet", "selected/train-00000-of-00001.parquet"} <= data_files
