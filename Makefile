@@ -20,7 +20,7 @@ $(BIN)/.installed: setup.cfg pyproject.toml
 	touch $@
 
 run: $(BIN)/.installed
-	$(BIN)/chemactor --help
+	$(BIN)/chemactor pipeline recipes/quickstart.yaml
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest
