@@ -93,7 +93,7 @@ def perturbed_pairs(references: list[str], count: int | None = None, seed: int =
 
 
 def compute() -> None:
-    """Run in the paragraph2actions venv: pairs JSON on stdin, values and seconds per function on stdout."""
+    """Run in the paragraph2actions venv: pairs JSON on stdin; values, wall and CPU seconds per function out."""
     from paragraph2actions import analysis
 
     pairs = json.load(sys.stdin)
@@ -109,12 +109,12 @@ def compute() -> None:
             for t in pairs["thresholds"]
         },
     }
-    values, seconds = {}, {}
+    values, seconds, cpu_seconds = {}, {}, {}
     for name, call in calls.items():
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         values[name] = call()
-        seconds[name] = time.perf_counter() - start
-    json.dump({"values": values, "seconds": seconds}, sys.stdout)
+        seconds[name], cpu_seconds[name] = time.perf_counter() - start, time.process_time() - cpu_start
+    json.dump({"values": values, "seconds": seconds, "cpu_seconds": cpu_seconds}, sys.stdout)
 
 
 def paragraph2actions_values(
