@@ -17,13 +17,16 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tqdm.auto import tqdm
 
 from chemactor.actions import Action, ActionParseError, action_types, parse_actions, validate_actions
 from chemactor.chem import InvalidSmilesError, canonicalize_reaction
 from chemactor.data import prompt_for
+
+if TYPE_CHECKING:
+    from chemactor.generation.backends import EndpointBackend
 
 # Words whose trailing dot does not end a sentence in experimental text ("ca. 5 mL", "sat. aq. NaHCO3").
 # Units are not among them: "stirred for 5 min. The mixture ..." ends a sentence at "min.".
@@ -65,6 +68,11 @@ class Failure(str):
     """An error text standing in for an answer that could not be had (a ``str``, so batches stay flat lists)."""
 
 
+def first_line(text: str) -> str:
+    """The answer proper: completions end with a newline in training, anything after it is the model rambling."""
+    return text.strip().split("\n", 1)[0].strip()
+
+
 class Completer(Protocol):
     """Completes prompts in input order; an answer that cannot be had is a :class:`Failure`."""
 
@@ -92,49 +100,54 @@ class ModelCompleter:
         return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
     def complete(self, prompts: Sequence[str], batch_size: int = 8, progress: bool = True) -> list[str]:
-        import torch
-
+        """Greedy answers in input order; a batch the model fails on (out of memory, say) fails alone."""
         was_training = self.model.training
         self.model.eval()
         answers: list[str] = []
         padding_side, self.tokenizer.padding_side = self.tokenizer.padding_side, "left"
         try:
             for start in tqdm(range(0, len(prompts), batch_size), desc="generate", disable=not progress):
-                texts = [self.render(prompt) for prompt in prompts[start : start + batch_size]]
-                inputs = self.tokenizer(
-                    texts,
-                    return_tensors="pt",
-                    padding=True,
-                    add_special_tokens=not self.tokenizer.chat_template,  # a template writes its own BOS
-                ).to(self.model.device)
-                with torch.inference_mode():
-                    output = self.model.generate(
-                        **inputs,
-                        max_new_tokens=self.max_new_tokens,
-                        do_sample=False,
-                        pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
-                    )
-                decoded = self.tokenizer.batch_decode(
-                    output[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True
-                )
-                # Completions end with a newline in training; anything after it is the model rambling on.
-                answers.extend(text.strip().split("\n", 1)[0].strip() for text in decoded)
+                batch = prompts[start : start + batch_size]
+                try:
+                    answers.extend(self._generate([self.render(prompt) for prompt in batch]))
+                except RuntimeError as error:
+                    answers.extend(Failure(f"generation failed (local): {error}") for _ in batch)
         finally:
             self.tokenizer.padding_side = padding_side
             self.model.train(was_training)
         return answers
 
+    def _generate(self, texts: list[str]) -> list[str]:
+        import torch
+
+        inputs = self.tokenizer(
+            texts,
+            return_tensors="pt",
+            padding=True,
+            add_special_tokens=not self.tokenizer.chat_template,  # a template writes its own BOS
+        ).to(self.model.device)
+        with torch.inference_mode():
+            output = self.model.generate(
+                **inputs,
+                max_new_tokens=self.max_new_tokens,
+                do_sample=False,
+                pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
+            )
+        new_tokens = output[:, inputs["input_ids"].shape[1] :]
+        return [first_line(text) for text in self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
+
 
 class EndpointCompleter:
     """Completion by a served model through the project's endpoint backend (retries, concurrency, failover)."""
 
-    def __init__(self, backend: Any, max_new_tokens: int = 256) -> None:
+    def __init__(self, backend: EndpointBackend, max_new_tokens: int = 256) -> None:
         self.backend, self.max_new_tokens = backend, max_new_tokens
 
     def complete(self, prompts: Sequence[str], batch_size: int = 8, progress: bool = True) -> list[str]:
+        """Answers in input order; ``batch_size`` is moot here, the backend keeps the server busy instead."""
         from chemactor.generation.backends import GenerationError
 
-        chat = getattr(self.backend, "api", "chat") == "chat"
+        chat = self.backend.api == "chat"
         items = [[{"role": "user", "content": prompt}] if chat else prompt for prompt in prompts]
         results = self.backend.generate_many(
             items, progress=progress, max_new_tokens=self.max_new_tokens, temperature=0.0
@@ -142,7 +155,7 @@ class EndpointCompleter:
         return [
             Failure(f"generation failed ({result.kind}): {result}")
             if isinstance(result, GenerationError)
-            else result.text.strip().split("\n", 1)[0].strip()
+            else first_line(result.text)
             for result in results
         ]
 

@@ -150,8 +150,16 @@ class ScriptArguments:
     )
 
     def __post_init__(self) -> None:
+        from chemactor.selection import parse_ratio
+
         if isinstance(self.model_config_overrides, str):
-            self.model_config_overrides = json.loads(self.model_config_overrides)
+            try:
+                self.model_config_overrides = json.loads(self.model_config_overrides)
+            except json.JSONDecodeError as exc:
+                raise ValueError(
+                    f"model_config_overrides is not JSON ({exc}): {self.model_config_overrides!r}"
+                ) from None
+        parse_ratio(self.mix_ratio)  # fail before any data is loaded
         unknown = sorted(set(self.tasks) - set(TASKS))
         if unknown:
             raise ValueError(f"unknown task(s) {', '.join(unknown)} in 'tasks'; known: {', '.join(TASKS)}")

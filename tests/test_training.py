@@ -196,6 +196,10 @@ def test_recipe_then_command_line_overrides():
     assert model_args.model_name_or_path is None
     with pytest.raises(ValueError, match=r"unknown task.*d2x"):
         parse_args([TINY, "--tasks", "d2a", "d2x"])
+    with pytest.raises(ValueError, match="model_config_overrides is not JSON"):
+        parse_args([TINY, "--model_config_overrides", "{hidden_size: 32}"])
+    with pytest.raises(ValueError, match="ratio must look like '1:3'"):
+        parse_args([TINY, "--mix_ratio", "1/3"])
 
 
 def test_chat_template_tokenizers_train_on_conversations(shared_data, tmp_path):
