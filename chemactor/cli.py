@@ -207,7 +207,12 @@ def generate(
 @app.command("train", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def train(
     ctx: typer.Context,
-    recipe: Annotated[Path, typer.Argument(help="YAML recipe (recipes/sft_cpu_tiny.yaml, recipes/sft_full.yaml).")],
+    recipe: Annotated[
+        Path,
+        typer.Argument(
+            exists=True, dir_okay=False, help="YAML recipe (recipes/sft_cpu_tiny.yaml, recipes/sft_full.yaml)."
+        ),
+    ],
 ) -> None:
     """Fully fine-tune a model with the SFT recipe; extra `--field value` flags override the recipe.
 
