@@ -10,15 +10,13 @@ straddles two splits.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import datasets
 
 from chemactor.chem import FRAGMENT_BOND, canonicalize_reaction
-from chemactor.data import SPLITS, RecordError, make_record, to_dataset
+from chemactor.data import SPLITS, RecordError, iter_jsonl, make_record, to_dataset
 
 EXAMPLES_DIR = Path(__file__).resolve().parent
 SOURCE = "examples"
@@ -29,11 +27,11 @@ def example_records(directory: str | Path = EXAMPLES_DIR) -> list[dict[str, str]
     """All example rows in the record schema: the procedure sentences first, then the reactions."""
     directory = Path(directory)
     records = []
-    for line_no, row in _read_jsonl(directory / "procedures.jsonl"):
+    for line_no, row in iter_jsonl(directory / "procedures.jsonl"):
         records.append(
             _record(row, directory / "procedures.jsonl", line_no, f"{SOURCE}-procedure-{line_no:03d}", reaction="")
         )
-    for line_no, row in _read_jsonl(directory / "reactions.jsonl"):
+    for line_no, row in iter_jsonl(directory / "reactions.jsonl"):
         where = directory / "reactions.jsonl"
         roles = row.get("roles")
         if not isinstance(roles, dict):
@@ -81,17 +79,3 @@ def _record(row: dict[str, Any], where: Path, line_no: int, record_id: str, reac
         raise RecordError(f"{where}:{line_no}: missing field {exc.args[0]!r}") from None
     except RecordError as exc:
         raise RecordError(f"{where}:{line_no}: {exc}") from None
-
-
-def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with path.open(encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise RecordError(f"{path}:{line_no}: not JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise RecordError(f"{path}:{line_no}: expected a JSON object")
-            yield line_no, row
