@@ -100,6 +100,15 @@ def main() -> None:
             f"| **all of the above** | **{p2a_wall:.1f}** | **{p2a_cpu:.1f}** | | | |",
             "",
         ]
+        valid = [is_valid(p, r) for p, r in zip(predictions, references, strict=True)]
+        only_ours = sum(a and not b for a, b in zip(valid, reference["parses"], strict=True))
+        only_theirs = sum(b and not a for a, b in zip(valid, reference["parses"], strict=True))
+        lines += [
+            f"Validity follows each side's parser of the grammar: of the {args.pairs:,} (often corrupted) "
+            f"predictions, {only_ours} parse only with ChemActor's (`chemactor.actions`) and {only_theirs} only "
+            "with paragraph2actions' `ReadableConverter`.",
+            "",
+        ]
     else:
         p2a_wall = p2a_cpu = None
         lines += [f"paragraph2actions not found at {args.p2a_python}: no comparison run.", ""]

@@ -93,8 +93,11 @@ def perturbed_pairs(references: list[str], count: int | None = None, seed: int =
 
 
 def compute() -> None:
-    """Run in the paragraph2actions venv: pairs JSON on stdin; values, wall and CPU seconds per function out."""
+    """Run in the paragraph2actions venv: pairs JSON on stdin; values, wall and CPU seconds per function, and
+    whether each prediction parses, out."""
     from paragraph2actions import analysis
+    from paragraph2actions.conversion_utils import ActionStringConversionError
+    from paragraph2actions.readable_converter import ReadableConverter
 
     pairs = json.load(sys.stdin)
     truth, pred = pairs["references"], pairs["predictions"]
@@ -114,7 +117,17 @@ def compute() -> None:
         start, cpu_start = time.perf_counter(), time.process_time()
         values[name] = call()
         seconds[name], cpu_seconds[name] = time.perf_counter() - start, time.process_time() - cpu_start
-    json.dump({"values": values, "seconds": seconds, "cpu_seconds": cpu_seconds}, sys.stdout)
+    converter = ReadableConverter()
+
+    def parses(text: str) -> bool:
+        try:
+            converter.string_to_actions(text)
+        except ActionStringConversionError:
+            return False
+        return True
+
+    result = {"values": values, "seconds": seconds, "cpu_seconds": cpu_seconds, "parses": list(map(parses, pred))}
+    json.dump(result, sys.stdout)
 
 
 def paragraph2actions_values(
