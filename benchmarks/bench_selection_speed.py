@@ -2,9 +2,10 @@
 
 Rows are resampled (with replacement) from the noisy pool of ``benchmarks/noisy_pool.py`` and saved
 to disk as Arrow, so both methods read the same rows from files. Each measurement runs in a fresh
-process, so peak RSS (``ru_maxrss``) is that configuration's alone; the summed RSS of the process and
-its workers is sampled every 50 ms for the all-processes peak. DivergenceSelector's time is ``fit``
-(on the 136 reference pairs) plus ``score`` (the batched ``datasets.map`` and the deduplication pass);
+process, so peak RSS (``ru_maxrss``) is that configuration's alone; anonymous memory (RSS without
+file-backed pages) is sampled every 50 ms, for the process and summed with its workers.
+DivergenceSelector's time is ``fit`` (on the 136 reference pairs) plus ``score`` (the batched
+``datasets.map`` and the deduplication pass);
 DSIR's is ``fit_importance_estimator`` (on the reference and on the pool) plus
 ``compute_importance_weights``, on "description actions" as text.
 
@@ -48,20 +49,28 @@ def prepare(data_dir: Path, size: int, workdir: Path) -> None:
 
 
 class PeakMemory(threading.Thread):
-    """Samples the summed RSS of this process and its children (map or joblib workers) every 50 ms."""
+    """Samples, every 50 ms, the anonymous memory (RSS without file-backed pages) of this process alone
+    and summed with its children (map or joblib workers).
+
+    RSS alone counts the pages of memory-mapped Arrow files that a scan has touched: the kernel drops
+    them under pressure, so they say nothing about the memory a method needs.
+    """
 
     def __init__(self) -> None:
         super().__init__(daemon=True)
-        self.peak, self.running = 0, True
+        self.main, self.total, self.running = 0, 0, True
 
     def run(self) -> None:
         me = psutil.Process()
         while self.running:
-            total = me.memory_info().rss
+            info = me.memory_info()
+            main = info.rss - info.shared
+            total = main
             for child in me.children(recursive=True):
                 with contextlib.suppress(psutil.Error):
-                    total += child.memory_info().rss
-            self.peak = max(self.peak, total)
+                    info = child.memory_info()
+                    total += info.rss - info.shared
+            self.main, self.total = max(self.main, main), max(self.total, total)
             time.sleep(0.05)
 
 
@@ -102,7 +111,8 @@ def measure(method: str, workdir: Path, num_proc: int) -> dict[str, float]:
     return {
         "seconds": seconds,
         "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "all_rss_mib": sampler.peak / 2**20,
+        "anonymous_mib": sampler.main / 2**20,
+        "all_anonymous_mib": sampler.total / 2**20,
     }
 
 
@@ -121,8 +131,9 @@ def main() -> None:
 
     machine = machine_line()
     lines = [
-        "| rows | method | num_proc | seconds | rows/s | peak RSS main process (MiB) | peak RSS all processes (MiB) |",
-        "|---:|---|---:|---:|---:|---:|---:|",
+        "| rows | method | num_proc | seconds | rows/s | peak RSS (MiB) | peak anonymous, main (MiB) "
+        "| peak anonymous, all processes (MiB) |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     seconds_per_row: dict[tuple[str, int], float] = {}
     for size in args.sizes:
@@ -135,7 +146,7 @@ def main() -> None:
                     if estimate > args.max_seconds:
                         lines.append(
                             f"| {size:,} | {name} | {num_proc} | not run: ~{estimate:,.0f} s expected from the "
-                            f"smaller size, over the {args.max_seconds:,.0f} s limit | | | |"
+                            f"smaller size, over the {args.max_seconds:,.0f} s limit | | | | |"
                         )
                     else:
                         command = [sys.executable, "-m", "benchmarks.bench_selection_speed", "--measure"]
@@ -146,7 +157,7 @@ def main() -> None:
                         lines.append(
                             f"| {size:,} | {name} | {num_proc} | {result['seconds']:.1f} | "
                             f"{size / result['seconds']:,.0f} | {result['rss_mib']:.0f} | "
-                            f"{result['all_rss_mib']:.0f} |"
+                            f"{result['anonymous_mib']:.0f} | {result['all_anonymous_mib']:.0f} |"
                         )
                     print(lines[-1], flush=True)
                     # written after every measurement, so a run stopped early still leaves what it measured
@@ -157,8 +168,10 @@ def report(machine: str, lines: list[str]) -> str:
     return f"""## Selection speed (`benchmarks/bench_selection_speed.py`)
 
 {machine}; load average {os.getloadavg()[0]:.1f} at the last measurement. The 2 cores were shared with other
-jobs while this ran, so `num_proc=2` cannot show a clean 2x and all rates are lower bounds. The all-processes
-peak sums the RSS of forked workers, which counts memory they share with the main process more than once.
+jobs while this ran, so `num_proc=2` cannot show a clean 2x and all rates are lower bounds. Peak RSS
+(`ru_maxrss`) includes the pages of memory-mapped Arrow files a scan has touched (reclaimable page cache);
+"anonymous" is RSS without file-backed pages, sampled every 50 ms, for the main process and summed over it and
+its workers (forked workers' copy-on-write pages count once per process).
 
 Rows resampled from the noisy pool, read from Arrow (selector) or JSONL (DSIR). Selector time = fit on 136
 reference pairs + `score` (all seven views, `datasets.map`, deduplication); DSIR time = fitting its
