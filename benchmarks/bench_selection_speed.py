@@ -5,9 +5,8 @@ to disk as Arrow, so both methods read the same rows from files. Each measuremen
 process, so peak RSS (``ru_maxrss``) is that configuration's alone; anonymous memory (RSS without
 file-backed pages) is sampled every 50 ms, for the process and summed with its workers.
 DivergenceSelector's time is ``fit`` (on the 136 reference pairs) plus ``score`` (the batched
-``datasets.map`` and the deduplication pass);
-DSIR's is ``fit_importance_estimator`` (on the reference and on the pool) plus
-``compute_importance_weights``, on "description actions" as text.
+``datasets.map`` and the deduplication pass); DSIR's is ``fit_importance_estimator`` (on the reference
+and on the pool) plus ``compute_importance_weights``, on "description actions" as text.
 
     .venv/bin/python -m benchmarks.bench_selection_speed [--sizes 10000 100000 1000000] [--data-dir ...]
 """
