@@ -25,6 +25,8 @@ from functools import cached_property
 
 import numpy as np
 
+from chemactor.actions import ACTION_NAMES, ActionParseError, action_types, iter_chemicals, parse_actions
+
 __all__ = [
     "ActionTypeView",
     "Bags",
@@ -36,7 +38,6 @@ __all__ = [
     "default_views",
 ]
 
-_MASK64 = (1 << 64) - 1
 _BASE = 1_000_003  # odd, so it is invertible modulo 2**64
 _BASE_INVERSE = pow(_BASE, -1, 1 << 64)
 _PAIR = 0x9E3779B97F4A7C15  # combines two hashes into the hash of an n-gram of words
@@ -77,15 +78,11 @@ class Batch:
     @cached_property
     def action_types(self) -> list[list[str]]:
         """The leading keyword of every action (``UNKNOWN`` for one outside the grammar)."""
-        from chemactor.actions import action_types
-
         return [action_types(text, style=self.style) if text.strip() else [] for text in self.actions]
 
     @cached_property
     def parsed_actions(self) -> list[list | None]:
         """The typed actions of every row; ``None`` where the string does not parse."""
-        from chemactor.actions import ActionParseError, parse_actions
-
         parsed: list[list | None] = []
         for text in self.actions:
             try:
@@ -245,8 +242,6 @@ class ActionTypeView(View):
     fields = ("actions",)
 
     def __init__(self) -> None:
-        from chemactor.actions import ACTION_NAMES
-
         self.vocabulary: tuple[str, ...] = (*ACTION_NAMES, "UNKNOWN")
         self._index = {name: index for index, name in enumerate(self.vocabulary)}
         # unigrams take buckets 1..V; bigrams over V types plus start/end marks take the rest
@@ -366,8 +361,6 @@ class ConsistencyView(_ScalarView):
     edges = (_FRACTION_EDGES, _FRACTION_EDGES, _FRACTION_EDGES)
 
     def _values(self, batch: Batch) -> np.ndarray:
-        from chemactor.actions import iter_chemicals
-
         values = np.full((len(batch), 3), np.nan)
         for row, (description, actions, parsed) in enumerate(
             zip(batch.descriptions, batch.actions, batch.parsed_actions, strict=True)
