@@ -85,3 +85,17 @@ def test_select_reports_bad_input(tmp_path):
         ],
     )
     assert result.exit_code == 1 and "reference is missing column(s) actions" in result.output
+
+
+def test_run_selection_keeps_the_columns_of_a_plain_pool(shared_data, tmp_path):
+    from chemactor.selection.run import load_pairs, run_selection
+
+    test = load_seeds("paragraph2actions", shared_data)["test"]
+    plain = test.select_columns(["description", "actions"]).add_column("origin", ["model-a"] * len(test))
+    plain.to_parquet(str(tmp_path / "pool.parquet"))
+    summary = run_selection(
+        load_pairs("paragraph2actions", shared_data), load_pairs(tmp_path / "pool.parquet"), tmp_path / "out", k=4
+    )
+    assert summary["selected"] == 4 and summary["pool"] == len(test)
+    selected = datasets.Dataset.from_json(summary["selected_path"])
+    assert selected.column_names == ["description", "actions", "origin"] and len(selected) == 4
