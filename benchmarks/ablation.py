@@ -23,6 +23,7 @@ held-out sentences (``--bootstrap`` resamples, the same resamples for every cond
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import tempfile
 import time
@@ -141,14 +142,14 @@ def main() -> None:
     parser.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--samples", type=int, default=12, help="augment variants per seed pair")
     parser.add_argument("--fraction", type=float, default=0.5, help="share of the pool divergence selection keeps")
-    parser.add_argument("--steps", type=int, default=150)
+    parser.add_argument("--steps", type=int, default=80)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--max-length", type=int, default=192)
     parser.add_argument("--learning-rate", type=float, default=3e-3)
-    parser.add_argument("--hidden-size", type=int, default=64)
+    parser.add_argument("--hidden-size", type=int, default=128)
     parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--vocab-size", type=int, default=600)
-    parser.add_argument("--max-new-tokens", type=int, default=96)
+    parser.add_argument("--max-new-tokens", type=int, default=80)
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     options = parser.parse_args()
@@ -160,6 +161,7 @@ def main() -> None:
     held_out = datasets.concatenate_datasets([p2a["validation"], p2a["test"]])
     references = list(held_out["actions"])
     workdir = Path(tempfile.mkdtemp(prefix="ablation-"))
+    print(f"work folder: {workdir}", flush=True)
     pool = generated_pool(seeds, options.samples, options.seed, workdir)
     selector = DivergenceSelector().fit(seeds)
     selected = selector.select(selector.score(pool), fraction=options.fraction)
@@ -170,6 +172,9 @@ def main() -> None:
     for index, (name, train) in enumerate(conditions(seeds, pool, selected, options.seed).items()):
         condition_started = time.monotonic()
         predictions = train_and_extract(train, held_out, options, workdir / f"condition-{index}")
+        (workdir / f"condition-{index}" / "predictions.json").write_text(
+            json.dumps({"condition": name, "predictions": predictions}, indent=1), encoding="utf-8"
+        )
         scores = bootstrap(predictions, references, resamples)
         rows.append((name, len(train), scores, time.monotonic() - condition_started))
         print(

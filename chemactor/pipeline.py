@@ -363,13 +363,17 @@ def stage_dir(output_dir: Path, stage: str) -> Path:
     return output_dir / f"{STAGES.index(stage) + 1}-{stage}"
 
 
-def stage_hash(config: PipelineConfig, stage: str, upstream: Mapping[str, str]) -> str:
-    """The identity of a stage's output: its options, the seed, what it reads, the code version."""
+def stage_hash(config: PipelineConfig, stage: str, produced: Mapping[str, str]) -> str:
+    """The identity of a stage's run: its options, the seed, the code version and what it reads.
+
+    ``produced`` names each upstream output by its hash and the time it was written, so a stage rerun on
+    purpose (``force``) makes everything downstream rerun too.
+    """
     identity = {
         "stage": stage,
         "options": config.section(stage),
         "seed": config.seed,
-        "upstream": {name: upstream[name] for name in UPSTREAM[stage]},
+        "upstream": {name: produced[name] for name in UPSTREAM[stage]},
         "version": __version__,
     }
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -387,7 +391,7 @@ def _write_stage(directory: Path, record: Mapping[str, Any]) -> None:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(timezone.utc).isoformat()  # microseconds: two runs never share a timestamp
 
 
 def run_pipeline(
@@ -411,36 +415,35 @@ def run_pipeline(
     if last >= STAGES.index("training"):
         config.training_arguments(stage_dir(config.output_dir, "training") / "model")  # fail early on a typo
     config.output_dir.mkdir(parents=True, exist_ok=True)
-    hashes: dict[str, str] = {}
+    produced: dict[str, str] = {}  # stage -> "hash@finished" of the output it left
     results: list[StageResult] = []
     for stage in STAGES[: last + 1]:
         directory = stage_dir(config.output_dir, stage)
-        hashes[stage] = stage_hash(config, stage, hashes)
+        digest = stage_hash(config, stage, produced)
         if stage == "publish" and not any(config.publish.get(key) for key in ("dataset_repo", "model_repo")):
-            results.append(StageResult(stage, "disabled", directory, hashes[stage]))
+            results.append(StageResult(stage, "disabled", directory, digest))
             continue
         previous = read_stage(directory)
-        if previous.get("hash") == hashes[stage] and previous.get("status") == "done" and stage not in force:
-            log(f"[{stage}] unchanged ({hashes[stage]}), skipped")
-            results.append(
-                StageResult(stage, "skipped", directory, hashes[stage], previous["seconds"], previous["summary"])
-            )
+        if previous.get("hash") == digest and previous.get("status") == "done" and stage not in force:
+            log(f"[{stage}] unchanged ({digest}), skipped")
+            produced[stage] = f"{digest}@{previous['finished']}"
+            results.append(StageResult(stage, "skipped", directory, digest, previous["seconds"], previous["summary"]))
             continue
-        if previous.get("hash") != hashes[stage] or stage in force:
+        if previous.get("hash") != digest or stage in force:
             shutil.rmtree(directory, ignore_errors=True)  # stale output must never mix with the new
         directory.mkdir(parents=True, exist_ok=True)
         log(f"[{stage}] running -> {directory}")
-        record = {"stage": stage, "hash": hashes[stage], "options": config.section(stage), "started": _now()}
+        record = {"stage": stage, "hash": digest, "options": config.section(stage), "started": _now()}
         _write_stage(directory, {**record, "status": "running"})
         started = time.monotonic()
         inputs = {name: stage_dir(config.output_dir, name) for name in UPSTREAM[stage]}
         summary = RUNNERS[stage](config, inputs, directory)
-        seconds = round(time.monotonic() - started, 1)
-        _write_stage(
-            directory, {**record, "status": "done", "finished": _now(), "seconds": seconds, "summary": summary}
-        )
+        seconds, finished = round(time.monotonic() - started, 1), _now()
+        done = {"status": "done", "finished": finished, "seconds": seconds, "summary": summary}
+        _write_stage(directory, {**record, **done})
         log(f"[{stage}] done in {seconds:.1f} s")
-        results.append(StageResult(stage, "ran", directory, hashes[stage], seconds, summary))
+        produced[stage] = f"{digest}@{finished}"
+        results.append(StageResult(stage, "ran", directory, digest, seconds, summary))
     (config.output_dir / "report.md").write_text(render_report(config, results), encoding="utf-8")
     return results
 

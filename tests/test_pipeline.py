@@ -81,12 +81,6 @@ def test_quickstart_runs_end_to_end_then_skips_resumes_and_publishes(tmp_path: P
     assert [result.status for result in results] == ["skipped"] * 4 + ["ran"]
     assert json.loads((output / "5-evaluation" / "report.json").read_text())["circle"]["rounds"] == 1
 
-    # a stage that was interrupted (left "running") is rerun in place, its upstream is not
-    marker = stage_dir(output, "selection") / "stage.json"
-    marker.write_text(json.dumps({**read_stage(marker.parent), "status": "running"}), encoding="utf-8")
-    results = run_pipeline(PipelineConfig.from_mapping(raw), until="selection", log=lambda _: None)
-    assert [result.status for result in results] == ["skipped", "skipped", "ran"]
-
     # publishing: data and model (with the evaluation report) go to a Hub-protocol server on 127.0.0.1
     raw["publish"] = {"dataset_repo": "chemactor/quickstart-data", "model_repo": "chemactor/quickstart-model"}
     results = run_pipeline(PipelineConfig.from_mapping(raw), log=lambda _: None)
@@ -95,3 +89,15 @@ def test_quickstart_runs_end_to_end_then_skips_resumes_and_publishes(tmp_path: P
     assert {"model.safetensors", "tokenizer.json", "README.md", "report.md", "plots/circle_review.png"} <= model_files
     data_files = set(hub_env.repo_files("chemactor/quickstart-data", repo_type="dataset"))
     assert {"README.md", "seeds/train-00000-of-00001.parquet", "selected/train-00000-of-00001.parquet"} <= data_files
+
+    # a forced stage reruns, and so does everything downstream of it (even when the one before was skipped)
+    results = run_pipeline(
+        PipelineConfig.from_mapping(raw), force=["generation"], until="selection", log=lambda _: None
+    )
+    assert [result.status for result in results] == ["skipped", "ran", "ran"]
+
+    # a stage that was interrupted (left "running") is rerun in place, its upstream is not
+    marker = stage_dir(output, "selection") / "stage.json"
+    marker.write_text(json.dumps({**read_stage(marker.parent), "status": "running"}), encoding="utf-8")
+    results = run_pipeline(PipelineConfig.from_mapping(raw), until="selection", log=lambda _: None)
+    assert [result.status for result in results] == ["skipped", "skipped", "ran"]
