@@ -156,6 +156,7 @@ def test_score_is_a_batched_map_that_gives_the_same_scores_in_parallel(selector,
     serial = selector.score(pool)
     parallel = selector.score(pool, num_proc=2, batch_size=4)
     assert serial.cache_files, "an on-disk pool is scored into Arrow cache files, not into memory"
+    assert selector.score(pool).cache_files == serial.cache_files  # a finished run is reused from the cache
     for column in [*selector.score_columns, "divergence"]:
         np.testing.assert_allclose(serial[column], parallel[column])
     assert serial["duplicate"] == parallel["duplicate"]
