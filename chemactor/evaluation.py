@@ -277,15 +277,22 @@ def plot_selection(scored: datasets.Dataset, path: Path) -> str:
 
     columns = ["divergence", *sorted(c for c in scored.column_names if c.startswith("divergence_"))]
     selected = np.asarray(scored["selected"], dtype=bool)
-    figure, all_axes = plt.subplots(1, len(columns), figsize=(3.2 * len(columns), 3), squeeze=False)
-    for axes, column in zip(all_axes[0], columns, strict=True):
+    ncols = min(4, len(columns))
+    nrows = -(-len(columns) // ncols)
+    figure, all_axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 2.8 * nrows), squeeze=False)
+    for axes, column in zip(all_axes.flat, columns, strict=False):  # spare axes are switched off below
         values = np.asarray(scored[column], dtype=float)
         finite = np.isfinite(values)
         bins = np.histogram_bin_edges(values[finite], bins=20) if finite.any() else 10
         groups = [values[finite & selected], values[finite & ~selected]]
         axes.hist(groups, bins=bins, stacked=True, label=["selected", "dropped"], color=["tab:green", "tab:gray"])
-        axes.set(title=column.removeprefix("divergence_") if column != "divergence" else "combined", xlabel="z")
-    all_axes[0][0].set_ylabel("generated rows")
+        axes.set_title("combined" if column == "divergence" else column.removeprefix("divergence_"), fontsize=10)
+    for axes in all_axes.flat[len(columns) :]:
+        axes.axis("off")
+    for axes in all_axes[:, 0]:
+        axes.set_ylabel("generated rows")
+    for axes in all_axes[-1, :]:
+        axes.set_xlabel("standardized divergence")
     all_axes[0][0].legend()
     figure.suptitle(f"Divergence from the seed distribution ({int(selected.sum())} of {len(selected)} kept)")
     figure.tight_layout()
