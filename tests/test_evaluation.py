@@ -1,4 +1,5 @@
-"""Evaluation report: scores, circle review, best/worst examples, plots, for converters and a real tiny model."""
+"""Evaluation report: scores, circle review, best/worst examples, plots (a trained model directory is evaluated
+in tests/test_pipeline.py)."""
 
 from __future__ import annotations
 
@@ -81,21 +82,3 @@ def test_a_split_without_usable_rows_is_refused(examples, tmp_path: Path):
 def test_a_missing_model_directory_is_named(examples, tmp_path: Path):
     with pytest.raises(FileNotFoundError, match="no-such-model"):
         evaluate_model(tmp_path / "no-such-model", examples, tmp_path / "out")
-
-
-@pytest.mark.slow
-def test_a_tiny_model_directory_is_evaluated_end_to_end(examples, tmp_path: Path):
-    from chemactor.training import build_tiny_model, train_tokenizer
-
-    texts = [row[field] for row in examples["train"] for field in ("description", "actions", "reaction_smiles")]
-    tokenizer = train_tokenizer(texts, vocab_size=300)
-    build_tiny_model(tokenizer).save_pretrained(tmp_path / "model")
-    tokenizer.save_pretrained(tmp_path / "model")
-
-    report = evaluate_model(
-        tmp_path / "model", examples, tmp_path / "eval", split="validation", circle_rounds=1, max_new_tokens=8
-    )
-    assert report["model"] == str(tmp_path / "model")
-    assert report["counts"] == {"d2a": 12, "r2d": 2}
-    assert 0.0 <= report["d2a"]["levenshtein_similarity"] < 1.0  # an untrained model cannot be right
-    assert (tmp_path / "eval" / "plots" / "circle_review.png").exists()
