@@ -9,7 +9,7 @@ from pathlib import Path
 import datasets
 import pytest
 
-from chemactor.evaluation import Predictors, evaluate_model
+from chemactor.evaluation import Predictors, evaluate_model, load_predictors
 from chemactor.examples import load_examples
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -82,3 +82,26 @@ def test_a_split_without_usable_rows_is_refused(examples, tmp_path: Path):
 def test_a_missing_model_directory_is_named(examples, tmp_path: Path):
     with pytest.raises(FileNotFoundError, match="no-such-model"):
         evaluate_model(tmp_path / "no-such-model", examples, tmp_path / "out")
+
+
+def test_an_endpoint_is_evaluated_over_http(examples, tgi_server, tmp_path: Path):
+    """A TGI-protocol server on 127.0.0.1 answers from the annotations; the endpoint path scores like a model."""
+    rows = [row for split in examples.values() for row in split]
+    actions = {row["description"]: row["actions"] for row in rows}
+    described = {row["actions"]: row["description"] for row in rows}
+    described.update({row["reaction_smiles"]: row["description"] for row in rows if row["reaction_smiles"]})
+
+    def responder(kind: str, payload: dict) -> str:
+        prompt = payload["inputs"]
+        text = prompt.split("### Input:\n", 1)[1].rsplit("\n\n### Output:", 1)[0]
+        answers = actions if prompt.startswith("Convert the experimental procedure") else described
+        return answers.get(text, "NOACTION.") + "\n"
+
+    server = tgi_server(responder=responder)
+    predictors = load_predictors(server.url, api="generate")
+    report = evaluate_model(predictors, examples, tmp_path, split="test", circle_rounds=1)
+    assert report["model"] == server.url
+    # the two reaction paragraphs are asked sentence by sentence, which the annotations do not cover
+    assert report["d2a"]["full_sentence_accuracy"] == pytest.approx(10 / 12)
+    assert report["r2d"]["rougeL"] == pytest.approx(1.0)
+    assert server.requests["/generate"] + server.requests["/"] > 12 * 2
