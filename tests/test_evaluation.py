@@ -105,3 +105,12 @@ def test_an_endpoint_is_evaluated_over_http(examples, tgi_server, tmp_path: Path
     assert report["d2a"]["full_sentence_accuracy"] == pytest.approx(10 / 12)
     assert report["r2d"]["rougeL"] == pytest.approx(1.0)
     assert server.requests["/generate"] + server.requests["/"] > 12 * 2
+
+
+def test_cli_evaluate_reports_a_missing_model(tmp_path: Path):
+    from typer.testing import CliRunner
+
+    from chemactor.cli import app
+
+    result = CliRunner().invoke(app, ["evaluate", "--model", str(tmp_path / "nope"), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 1 and "nope" in result.output and "does not exist" in result.output

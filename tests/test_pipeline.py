@@ -101,3 +101,15 @@ def test_quickstart_runs_end_to_end_then_skips_resumes_and_publishes(tmp_path: P
     marker.write_text(json.dumps({**read_stage(marker.parent), "status": "running"}), encoding="utf-8")
     results = run_pipeline(PipelineConfig.from_mapping(raw), until="selection", log=lambda _: None)
     assert [result.status for result in results] == ["skipped", "skipped", "ran"]
+
+
+def test_cli_names_a_broken_recipe_and_exits_2(tmp_path: Path):
+    from typer.testing import CliRunner
+
+    from chemactor.cli import app
+
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("output_dir: out\nselection: {fractoin: 0.3}\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["pipeline", str(recipe)])
+    assert result.exit_code == 2
+    assert "unknown option(s) fractoin in section 'selection'" in result.output
