@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import datasets
+from tqdm.auto import tqdm
 
 from chemactor.data import has_task, prompt_for
 from chemactor.inference import ActionExtractor, Completer, ProcedureWriter
@@ -147,20 +148,21 @@ def evaluate_model(
     if d2a_rows:
         descriptions = [row["description"] for row in d2a_rows]
         references = [row["actions"] for row in d2a_rows]
-        predictions = _batched(predictors.d2a, descriptions, batch_size)
-        report["d2a"] = action_metrics(predictions, references)
-        similarities = levenshtein_similarities(predictions, references)
-        scored += _scored("d2a", d2a_rows, descriptions, references, predictions, similarities)
+        # the first circle round is the plain D2A run: its actions are the D2A predictions
         chains = run_circle(descriptions, predictors.d2a, predictors.a2d, rounds=circle_rounds, batch_size=batch_size)
+        predictions = [chain.actions[0] for chain in chains]
+        report["d2a"] = action_metrics(predictions, references)
         report["circle"] = circle_scores(
             [chain.actions for chain in chains], references, [chain.descriptions for chain in chains]
         )
+        similarities = levenshtein_similarities(predictions, references)
+        scored += _scored("d2a", d2a_rows, descriptions, references, predictions, similarities)
         report["counts"]["d2a"] = len(d2a_rows)
 
     if r2d_rows:
         reactions = [row["reaction_smiles"] for row in r2d_rows]
         references = [row["description"] for row in r2d_rows]
-        predictions = _batched(predictors.r2d, reactions, batch_size)
+        predictions = _batched(predictors.r2d, reactions, batch_size, desc="R2D")
         report["r2d"] = procedure_metrics(predictions, references)
         rouge = [procedure_metrics([p], [r])["rougeL"] for p, r in zip(predictions, references, strict=True)]
         scored += _scored("r2d", r2d_rows, reactions, references, predictions, rouge)
@@ -176,9 +178,9 @@ def evaluate_model(
     return report
 
 
-def _batched(converter: Converter, texts: list[str], batch_size: int) -> list[str]:
+def _batched(converter: Converter, texts: list[str], batch_size: int, desc: str) -> list[str]:
     outputs: list[str] = []
-    for start in range(0, len(texts), batch_size):
+    for start in tqdm(range(0, len(texts), batch_size), desc=desc, unit="batch"):
         outputs.extend(converter(texts[start : start + batch_size]))
     if len(outputs) != len(texts):
         raise ValueError(f"the model returned {len(outputs)} outputs for {len(texts)} inputs")
