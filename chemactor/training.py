@@ -33,6 +33,9 @@ from transformers import (
     PreTrainedTokenizerBase,
     PreTrainedTokenizerFast,
     TrainerCallback,
+    TrainerControl,
+    TrainerState,
+    TrainingArguments,
     set_seed,
 )
 from transformers.trainer_utils import get_last_checkpoint
@@ -189,6 +192,7 @@ def load_training_data(args: ScriptArguments, seed: int = 0) -> TrainingData:
     """
     from chemactor.selection import mix
 
+    selected = load_generated(args.generated_dir) if args.generated_dir else None  # a bad path fails first
     seeds = {source: load_seeds(source, args.data_dir) for source in args.seed_sources}
     splits = {
         split: datasets.concatenate_datasets([dataset[split] for dataset in seeds.values() if split in dataset])
@@ -204,8 +208,7 @@ def load_training_data(args: ScriptArguments, seed: int = 0) -> TrainingData:
         for name, dataset in seeds.items()
     ]
     generated = None
-    if args.generated_dir:
-        selected = load_generated(args.generated_dir)
+    if selected is not None:
         seed_rows = len(splits["train"])
         splits["train"] = mix(splits["train"], selected, args.mix_ratio, seed=seed)
         generated = {
@@ -278,7 +281,16 @@ class ActionMetricsCallback(TrainerCallback):
         self.references = list(records["actions"])
         self.max_new_tokens = max_new_tokens
 
-    def on_evaluate(self, args, state, control, model=None, processing_class=None, metrics=None, **kwargs) -> None:
+    def on_evaluate(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        model: PreTrainedModel | None = None,
+        processing_class: PreTrainedTokenizerBase | None = None,
+        metrics: dict[str, float] | None = None,
+        **kwargs: Any,
+    ) -> None:
         from chemactor.inference import ActionExtractor
         from chemactor.scoring import action_metrics
 
