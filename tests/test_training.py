@@ -10,7 +10,9 @@ import pytest
 import torch
 from huggingface_hub import HfApi, ModelCard
 from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+from typer.testing import CliRunner
 
+from chemactor.cli import app
 from chemactor.data import get_meta, make_record, prompt_for, task_view, to_dataset, write_records
 from chemactor.hub import push_model
 from chemactor.inference import ActionExtractor
@@ -38,14 +40,6 @@ class InterruptAt(TrainerCallback):
             raise Interrupted(f"interrupted at step {self.step}")
 
 
-class CountSteps(TrainerCallback):
-    def __init__(self) -> None:
-        self.steps = 0
-
-    def on_step_end(self, args, state, control, **kwargs):
-        self.steps += 1
-
-
 @pytest.fixture(scope="module")
 def trained(shared_data, tmp_path_factory):
     """A tiny recipe run that is interrupted after its first checkpoint and then rerun to the end."""
@@ -70,26 +64,29 @@ def trained(shared_data, tmp_path_factory):
         train_and_save(trainer, args, model_args, data)
     assert sorted(path.name for path in output.glob("checkpoint-*")) == ["checkpoint-2"]
 
-    args, training_args, model_args = parse_args(argv)  # the same command again
-    trainer = build_trainer(args, training_args, model_args, data.records)
-    counter = CountSteps()
-    trainer.add_callback(counter)
-    metrics = train_and_save(trainer, args, model_args, data)
-    return output, metrics, counter.steps
+    # Mark the checkpoint's state: only a run that resumes from it carries the mark on to the end.
+    state_file = output / "checkpoint-2" / "trainer_state.json"
+    state = json.loads(state_file.read_text())
+    state["log_history"].append({"step": 2, "mark": "checkpoint-2"})
+    state_file.write_text(json.dumps(state))
+
+    result = CliRunner().invoke(app, ["train", *argv])  # the same command again, from the command line
+    assert result.exit_code == 0, result.output
+    return output, json.loads(result.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.slow
 def test_rerun_resumes_from_the_last_checkpoint(trained):
-    output, _, steps_in_rerun = trained
+    output, _ = trained
     state = json.loads((output / "trainer_state.json").read_text())
-    assert state["global_step"] == 6
-    assert steps_in_rerun == 4  # steps 3..6: the two of checkpoint-2 are not repeated
-    assert (output / "checkpoint-6").is_dir()
+    assert state["global_step"] == 6 and (output / "checkpoint-6").is_dir()
+    assert {"step": 2, "mark": "checkpoint-2"} in state["log_history"]  # continued from checkpoint-2's state
+    assert [row["step"] for row in state["log_history"] if "loss" in row] == [1, 2, 3, 4, 5, 6]  # none repeated
 
 
 @pytest.mark.slow
 def test_evaluation_generates_and_reports_action_metrics(trained):
-    output, metrics, _ = trained
+    output, metrics = trained
     assert 0.0 <= metrics["eval_full_sentence_accuracy"] <= 1.0
     assert metrics["eval_loss"] > 0
     history = json.loads((output / "trainer_state.json").read_text())["log_history"]
@@ -98,7 +95,7 @@ def test_evaluation_generates_and_reports_action_metrics(trained):
 
 @pytest.mark.slow
 def test_saved_model_loads_alone_and_carries_a_card(trained):
-    output, metrics, _ = trained
+    output, metrics = trained
     tokenizer = AutoTokenizer.from_pretrained(output)
     model = AutoModelForCausalLM.from_pretrained(output)
     assert model.config.vocab_size == len(tokenizer)
@@ -111,7 +108,7 @@ def test_saved_model_loads_alone_and_carries_a_card(trained):
 
 @pytest.mark.slow
 def test_push_then_from_pretrained_by_repo_id(trained, hub_env, hub_server):
-    output, _, _ = trained
+    output, _ = trained
     push_model(output, "tester/chemactor-tiny", token=hub_server.token)
     files = HfApi().list_repo_files("tester/chemactor-tiny")
     assert {"config.json", "model.safetensors", "tokenizer.json", "README.md"} <= set(files)
