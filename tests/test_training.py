@@ -14,9 +14,17 @@ from typer.testing import CliRunner
 
 from chemactor.cli import app
 from chemactor.data import get_meta, make_record, prompt_for, task_view, to_dataset, write_records
-from chemactor.hub import push_model
+from chemactor.hub import model_card, push_model
 from chemactor.inference import ActionExtractor
-from chemactor.training import build_trainer, load_training_data, parse_args, task_views, train_and_save
+from chemactor.training import (
+    build_tiny_model,
+    build_trainer,
+    load_training_data,
+    parse_args,
+    task_views,
+    train_and_save,
+    train_tokenizer,
+)
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 TINY = str(RECIPES / "sft_cpu_tiny.yaml")
@@ -219,3 +227,36 @@ def test_chat_template_tokenizers_train_on_conversations(shared_data, tmp_path):
     learned = [label for label in row["labels"] if label != -100]  # completion-only loss
     assert chat.processing_class.decode(learned).startswith("ADD water.")
     assert "Add water" not in chat.processing_class.decode(learned)
+
+
+def test_model_card_of_a_fine_tuned_model_with_generated_data():
+    _, training_args, _ = parse_args([TINY])
+    model = build_tiny_model(train_tokenizer(["ADD water.", "STIR for 2 h."], vocab_size=300))
+    generated = {"path": "sel/selected", "available": 10, "used": 9, "seeds_available": 80, "ratio": "1:3"}
+    sources = [
+        {"name": "paragraph2actions", "license": "mit", "homepage": "", "rows": {"train": 80}},
+        {"name": "ord", "license": "cc-by-sa-4.0", "homepage": "", "rows": {"train": 12}},
+    ]
+    card = model_card(
+        model,
+        base_model="org/base-7b",
+        sources=sources,
+        generated=generated,
+        tasks=["d2a", "r2d"],
+        metrics={"eval_loss": 0.5},
+        training_args=training_args,
+    )
+    assert card.data.license == "cc-by-sa-4.0"  # share-alike data: the conservative license
+    assert card.data.base_model == "org/base-7b" and "Fine-tuned from [`org/base-7b`]" in card.text
+    assert "9 of 10 selected rows from `sel/selected`" in card.text and "at 1:3 (seeds:generated)" in card.text
+    assert "divergence of" not in card.text  # no selection scores, no claim about them
+    card = model_card(
+        model,
+        base_model=None,
+        sources=sources[:1],
+        generated={**generated, "max_divergence": 0.5},
+        tasks=["d2a"],
+        metrics={},
+        training_args=training_args,
+    )
+    assert card.data.license == "mit" and "up to a divergence of\n0.500" in card.text
