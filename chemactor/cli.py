@@ -227,7 +227,9 @@ def train(
     typer.echo(json.dumps(metrics, default=str))
 
 
-def _converter(kind: str, model: str | None, endpoint: list[str] | None, api: str, max_new_tokens: int):
+def _converter(
+    kind: str, model: str | None, endpoint: list[str] | None, api: str, served_model: str | None, max_new_tokens: int
+):
     """An ``ActionExtractor`` or ``ProcedureWriter`` over a local model or an endpoint, as the flags say."""
     from chemactor.inference import ActionExtractor, ProcedureWriter
 
@@ -236,7 +238,7 @@ def _converter(kind: str, model: str | None, endpoint: list[str] | None, api: st
         typer.echo("error: give exactly one of --model (folder or Hub repo) and --endpoint", err=True)
         raise typer.Exit(2)
     if endpoint:
-        return cls.from_endpoint(endpoint, max_new_tokens, api=api)
+        return cls.from_endpoint(endpoint, max_new_tokens, api=api, model=served_model)
     return cls.from_pretrained(model, max_new_tokens)
 
 
@@ -270,6 +272,7 @@ def extract(
     model: Annotated[str | None, typer.Option(help="Trained model folder or Hub repo id.")] = None,
     endpoint: Annotated[list[str] | None, typer.Option(help="Endpoint URL serving the model; repeatable.")] = None,
     api: Annotated[str, typer.Option(help="Endpoint API: chat or generate (TGI).")] = "chat",
+    served_model: Annotated[str | None, typer.Option(help="Model name to ask the endpoint for (chat API).")] = None,
     input: Annotated[Path | None, typer.Option(help="Text file, one description per line.")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="JSONL results (resumable).")] = None,
     batch_size: Annotated[int, typer.Option(help="Sentences per generate call.")] = 8,
@@ -277,7 +280,7 @@ def extract(
     split: Annotated[bool, typer.Option(help="Split paragraphs into sentences first.")] = True,
 ) -> None:
     """Description -> synthesis actions (D2A), one JSON object per input with validity and errors."""
-    extractor = _converter("extract", model, endpoint, api, max_new_tokens)
+    extractor = _converter("extract", model, endpoint, api, served_model, max_new_tokens)
     _run_conversion(
         texts,
         input,
@@ -292,13 +295,14 @@ def describe(
     model: Annotated[str | None, typer.Option(help="Trained model folder or Hub repo id.")] = None,
     endpoint: Annotated[list[str] | None, typer.Option(help="Endpoint URL serving the model; repeatable.")] = None,
     api: Annotated[str, typer.Option(help="Endpoint API: chat or generate (TGI).")] = "chat",
+    served_model: Annotated[str | None, typer.Option(help="Model name to ask the endpoint for (chat API).")] = None,
     input: Annotated[Path | None, typer.Option(help="Text file, one reaction SMILES per line.")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="JSONL results (resumable).")] = None,
     batch_size: Annotated[int, typer.Option(help="Reactions per generate call.")] = 8,
     max_new_tokens: Annotated[int, typer.Option(help="New tokens per procedure.")] = 512,
 ) -> None:
     """Reaction -> experimental procedure (R2D), one JSON object per input with validity and error."""
-    writer = _converter("describe", model, endpoint, api, max_new_tokens)
+    writer = _converter("describe", model, endpoint, api, served_model, max_new_tokens)
     _run_conversion(
         reactions,
         input,

@@ -167,3 +167,17 @@ def test_endpoint_extraction_reports_bad_answers_per_item(tgi_server):
     assert "FROBNICATE" in gibberish.errors[0]
     assert not refused.valid and "validation" in refused.errors[0]
     assert server.requests["/generate"] + server.requests["/"] == 3
+
+
+def test_cli_extract_and_describe_through_an_endpoint(tgi_server):
+    server = tgi_server(responder=lambda kind, payload: "STIR." if kind == "generate" else "It was stirred.\n")
+    runner = CliRunner()
+    result = runner.invoke(app, ["extract", "--endpoint", server.url, "--api", "generate", "Stir it."])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout.strip().splitlines()[-1])["actions"] == "STIR."
+
+    result = runner.invoke(app, ["describe", "--endpoint", server.url, "--served-model", "org/served", "CCO>>CC=O"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout.strip().splitlines()[-1])["text"] == "It was stirred."
+    assert server.payloads[-1]["model"] == "org/served"
+    assert "CC=O" in server.payloads[-1]["messages"][-1]["content"]
