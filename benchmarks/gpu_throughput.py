@@ -73,6 +73,8 @@ def main() -> None:
     parser.add_argument("--peak-tflops", type=float, help="The GPU's dense bf16 peak, if not in the table.")
     parser.add_argument("--write", action="store_true", help="Also write the table into benchmarks/RESULTS.md.")
     options = parser.parse_args()
+    if options.steps <= options.warmup:
+        parser.error(f"--steps ({options.steps}) must exceed --warmup ({options.warmup}): only later steps are timed")
     if not torch.cuda.is_available():
         raise SystemExit("no CUDA GPU visible: this benchmark measures GPU training")
 
