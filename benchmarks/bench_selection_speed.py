@@ -2,8 +2,9 @@
 
 Rows are resampled (with replacement) from the noisy pool of ``benchmarks/noisy_pool.py`` and saved
 to disk as Arrow, so both methods read the same rows from files. Each measurement runs in a fresh
-process, so peak RSS (``ru_maxrss``) is that configuration's alone; anonymous memory (RSS without
-file-backed pages) is sampled every 50 ms, for the process and summed with its workers.
+process, whose anonymous memory (RSS without file-backed pages) is sampled every 50 ms, alone and summed
+with its workers. (``ru_maxrss`` would be wrong here: Linux carries the parent's high-water mark over
+``fork`` and ``exec``, and the parent has just written the pool.)
 DivergenceSelector's time is ``fit`` (on the 136 reference pairs) plus ``score`` (the batched
 ``datasets.map`` and the deduplication pass); DSIR's is ``fit_importance_estimator`` (on the reference
 and on the pool) plus ``compute_importance_weights``, on "description actions" as text.
@@ -17,7 +18,6 @@ import argparse
 import contextlib
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -109,7 +109,6 @@ def measure(method: str, workdir: Path, num_proc: int) -> dict[str, float]:
     sampler.join()
     return {
         "seconds": seconds,
-        "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "anonymous_mib": sampler.main / 2**20,
         "all_anonymous_mib": sampler.total / 2**20,
     }
@@ -130,9 +129,9 @@ def main() -> None:
 
     machine = machine_line()
     lines = [
-        "| rows | method | num_proc | seconds | rows/s | peak RSS (MiB) | peak anonymous, main (MiB) "
+        "| rows | method | num_proc | seconds | rows/s | peak anonymous, main (MiB) "
         "| peak anonymous, all processes (MiB) |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|",
+        "|---:|---|---:|---:|---:|---:|---:|",
     ]
     seconds_per_row: dict[tuple[str, int], float] = {}
     for size in args.sizes:
@@ -145,7 +144,7 @@ def main() -> None:
                     if estimate > args.max_seconds:
                         lines.append(
                             f"| {size:,} | {name} | {num_proc} | not run: ~{estimate:,.0f} s expected from the "
-                            f"smaller size, over the {args.max_seconds:,.0f} s limit | | | | |"
+                            f"smaller size, over the {args.max_seconds:,.0f} s limit | | | |"
                         )
                     else:
                         command = [sys.executable, "-m", "benchmarks.bench_selection_speed", "--measure"]
@@ -155,7 +154,7 @@ def main() -> None:
                         seconds_per_row[method, num_proc] = result["seconds"] / size
                         lines.append(
                             f"| {size:,} | {name} | {num_proc} | {result['seconds']:.1f} | "
-                            f"{size / result['seconds']:,.0f} | {result['rss_mib']:.0f} | "
+                            f"{size / result['seconds']:,.0f} | "
                             f"{result['anonymous_mib']:.0f} | {result['all_anonymous_mib']:.0f} |"
                         )
                     print(lines[-1], flush=True)
@@ -167,14 +166,14 @@ def report(machine: str, lines: list[str]) -> str:
     return f"""## Selection speed (`benchmarks/bench_selection_speed.py`)
 
 {machine}; load average {os.getloadavg()[0]:.1f} at the last measurement. The 2 cores were shared with other
-jobs while this ran, so `num_proc=2` cannot show a clean 2x and all rates are lower bounds. Peak RSS
-(`ru_maxrss`) includes the pages of memory-mapped Arrow files a scan has touched (reclaimable page cache);
-"anonymous" is RSS without file-backed pages, sampled every 50 ms, for the main process and summed over it and
-its workers (forked workers' copy-on-write pages count once per process).
+jobs while this ran, so `num_proc=2` cannot show a clean 2x and all rates are lower bounds. Memory is the peak
+anonymous memory (RSS without file-backed pages, so without the reclaimable pages of memory-mapped Arrow files
+a scan touches), sampled every 50 ms, of the main process and summed over it and its workers (forked workers'
+copy-on-write pages count once per process).
 
 Rows resampled from the noisy pool, read from Arrow (selector) or JSONL (DSIR). Selector time = fit on 136
 reference pairs + `score` (all seven views, `datasets.map`, deduplication); DSIR time = fitting its
-reference and pool n-gram models + computing importance weights. Peak RSS per configuration (fresh process).
+reference and pool n-gram models + computing importance weights. Each configuration runs in a fresh process.
 
 {chr(10).join(lines)}
 """
