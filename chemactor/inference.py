@@ -84,6 +84,8 @@ class ModelCompleter:
 
     def __init__(self, model: Any, tokenizer: Any, max_new_tokens: int = 256) -> None:
         self.model, self.tokenizer, self.max_new_tokens = model, tokenizer, max_new_tokens
+        if tokenizer.pad_token is None:  # Llama-family tokenizers ship without one; batches need it
+            tokenizer.pad_token = tokenizer.eos_token
 
     @classmethod
     def from_pretrained(cls, path_or_repo: str, max_new_tokens: int = 256, **kwargs: Any) -> ModelCompleter:
@@ -131,7 +133,7 @@ class ModelCompleter:
                 **inputs,
                 max_new_tokens=self.max_new_tokens,
                 do_sample=False,
-                pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
+                pad_token_id=self.tokenizer.pad_token_id,
             )
         new_tokens = output[:, inputs["input_ids"].shape[1] :]
         return [first_line(text) for text in self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]

@@ -31,7 +31,7 @@ def pairs(shared_data):
 
 @pytest.fixture(scope="module")
 def model_dir(pairs, tmp_path_factory):
-    """A tiny model trained until it has memorized the six sentences and one reaction, saved to a folder."""
+    """A tiny model trained until it has memorized the six sentences and one reaction (final loss ~0.04)."""
     records = [
         make_record(id=f"p2a-{index}", source="paragraph2actions", description=row["sentence"], actions=row["actions"])
         for index, row in enumerate(pairs)
@@ -40,10 +40,10 @@ def model_dir(pairs, tmp_path_factory):
     output = tmp_path_factory.mktemp("model")
     overrides = {
         "output_dir": output,
-        "max_steps": 50,
+        "max_steps": 80,
         "learning_rate": 5e-3,
         "warmup_steps": 5,
-        "logging_steps": 50,
+        "logging_steps": 80,
         "eval_strategy": "no",
         "save_strategy": "no",
         "tokenizer_vocab_size": 600,
