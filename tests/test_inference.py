@@ -15,7 +15,7 @@ from chemactor.chem import canonicalize_reaction
 from chemactor.cli import app
 from chemactor.data import make_record, to_dataset
 from chemactor.inference import ActionExtractor, ProcedureWriter, convert_file, join_actions, split_sentences
-from chemactor.training import build_trainer, parse_args
+from chemactor.training import build_tiny_model, build_trainer, parse_args, train_tokenizer
 
 TINY = str(Path(__file__).resolve().parents[1] / "recipes" / "sft_cpu_tiny.yaml")
 REACTION = canonicalize_reaction("CC(=O)O.OCC>>CC(=O)OCC")
@@ -146,6 +146,15 @@ def test_convert_file_refuses_an_output_longer_than_its_input(tmp_path):
     target.write_text("{}\n{}\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"has 2 rows but .*in\.txt only 1"):
         convert_file(lambda chunk: [{} for _ in chunk], source, target)
+
+
+def test_batches_work_with_a_tokenizer_that_has_no_pad_token(pairs):
+    tokenizer = train_tokenizer([row["sentence"] for row in pairs], vocab_size=300)
+    tokenizer.pad_token = None  # as Llama-family tokenizers ship
+    extractor = ActionExtractor.from_model(build_tiny_model(tokenizer), tokenizer, max_new_tokens=3)
+    short, long = extractor.extract(["Add water.", "The mixture was stirred for 2 h at 25 °C."], progress=False)
+    assert tokenizer.pad_token == tokenizer.eos_token
+    assert short.description == "Add water." and long.sentences == ["The mixture was stirred for 2 h at 25 °C."]
 
 
 # --- an endpoint --------------------------------------------------------------------------------------------
