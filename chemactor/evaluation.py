@@ -243,7 +243,7 @@ def plot_circle(circle: Mapping[str, Any], path: Path) -> str:
         axes.plot(rounds, circle["description_similarity"], marker="^", label="description vs input (ROUGE-L)")
     axes.set(xlabel="round", ylabel="similarity", ylim=(0, 1.05), xticks=rounds, title="Circle review (round trip)")
     axes.grid(alpha=0.3)
-    axes.legend(loc="lower left")
+    axes.legend(loc="best", fontsize=9)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
