@@ -253,10 +253,20 @@ def test_model_card_of_a_fine_tuned_model_with_generated_data():
     card = model_card(
         model,
         base_model=None,
+        sources=sources,
+        generated={**generated, "max_divergence": None},
+        tasks=["d2a"],
+        metrics={},
+        training_args=training_args,
+    )
+    assert "divergence of" not in card.text
+    card = model_card(
+        model,
+        base_model=None,
         sources=sources[:1],
         generated={**generated, "max_divergence": 0.5},
         tasks=["d2a"],
         metrics={},
         training_args=training_args,
     )
-    assert card.data.license == "mit" and "up to a divergence of\n0.500" in card.text
+    assert card.data.license == "mit" and "up to a divergence of 0.500." in card.text
