@@ -186,18 +186,15 @@ class TrainingData:
 
 
 def load_training_data(args: ScriptArguments, seed: int = 0) -> TrainingData:
-    """Seed train/validation splits of every source, with selected generated rows mixed into train.
-
-    The mix follows ``chemactor.selection.mix``: seeds and generated rows at exactly ``mix_ratio``.
-    """
-    from chemactor.selection import mix
-
+    """Seed train/validation splits of every source, with selected generated rows mixed into train."""
     selected = load_generated(args.generated_dir) if args.generated_dir else None  # a bad path fails first
     seeds = {source: load_seeds(source, args.data_dir) for source in args.seed_sources}
-    splits = {
-        split: datasets.concatenate_datasets([dataset[split] for dataset in seeds.values() if split in dataset])
-        for split in ("train", "validation")
-    }
+    records = datasets.DatasetDict(
+        {
+            split: datasets.concatenate_datasets([dataset[split] for dataset in seeds.values() if split in dataset])
+            for split in ("train", "validation")
+        }
+    )
     sources = [
         {
             "name": name,
@@ -207,22 +204,32 @@ def load_training_data(args: ScriptArguments, seed: int = 0) -> TrainingData:
         }
         for name, dataset in seeds.items()
     ]
-    generated = None
-    if selected is not None:
-        seed_rows = len(splits["train"])
-        splits["train"] = mix(splits["train"], selected, args.mix_ratio, seed=seed)
-        generated = {
-            "path": args.generated_dir,
-            "available": len(selected),
-            "used": sum(source not in seeds for source in splits["train"]["source"]),
-            "seeds_available": seed_rows,
-            "ratio": args.mix_ratio,
-        }
-        # chemactor select records each kept row's scores in meta.divergence
-        kept = [get_meta(row).get("divergence", {}).get("divergence") for row in selected]
-        if kept and None not in kept:
-            generated["max_divergence"] = max(kept)
-    return TrainingData(datasets.DatasetDict(splits), sources, generated)
+    if selected is None:
+        return TrainingData(records, sources)
+    records, generated = mix_generated(records, selected, args.mix_ratio, seed)
+    return TrainingData(records, sources, {"path": args.generated_dir, **generated})
+
+
+def mix_generated(
+    records: datasets.DatasetDict, selected: datasets.Dataset, ratio: str, seed: int = 0
+) -> tuple[datasets.DatasetDict, dict[str, Any]]:
+    """``records`` with ``selected`` generated rows mixed into train at ``ratio``, and what was mixed (for the card).
+
+    The mix is ``chemactor.selection.mix``: seeds and generated rows at exactly ``ratio``. Validation stays real.
+    """
+    from chemactor.selection import mix
+
+    train = mix(records["train"], selected, ratio, seed=seed)
+    # chemactor select records each kept row's scores in meta.divergence
+    divergences = [get_meta(row).get("divergence", {}).get("divergence") for row in selected]
+    generated = {
+        "available": len(selected),
+        "used": len(set(train["id"]) & set(selected["id"])),
+        "seeds_available": len(records["train"]),
+        "ratio": ratio,
+        "max_divergence": max(divergences) if divergences and None not in divergences else None,
+    }
+    return datasets.DatasetDict({**records, "train": train}), generated
 
 
 def task_views(records: datasets.Dataset, tasks: Sequence[str]) -> datasets.Dataset:
