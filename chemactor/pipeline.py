@@ -13,11 +13,11 @@ that folder::
     OUTPUT/6-publish/dataset/      the dataset export that was pushed (when publishing is configured)
     OUTPUT/report.md               the final report: what each stage did, the headline scores
 
-Every stage folder holds ``stage.json``: the stage's hash (its config section, the pipeline seed, the hashes
-of the stages it reads, the package version), its status and summary. A rerun skips a stage whose hash is
-unchanged and whose status is ``done``; it reruns a stage left ``running`` in place (the generation runner
-and the trainer resume from what is on disk); and it clears and reruns a stage whose hash changed, which in
-turn changes the hashes of everything downstream.
+Every stage folder holds ``stage.json``: the stage's hash (its config section, the pipeline seed, the package
+version and the outputs it reads, each named by its hash and the time it was written), its status and
+summary. A rerun skips a stage whose hash is unchanged and whose status is ``done``; it reruns a stage left
+``running`` in place (the generation runner and the trainer resume from what is on disk); and it clears and
+reruns a stage whose hash changed or that is forced, and then everything downstream, whose inputs changed.
 """
 
 from __future__ import annotations
