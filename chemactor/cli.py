@@ -102,6 +102,27 @@ def data_push(
     typer.echo(url)
 
 
+metrics_app = typer.Typer(help="Publish the evaluate metric modules.", no_args_is_help=True)
+app.add_typer(metrics_app, name="metrics")
+
+
+@metrics_app.command("push")
+def metrics_push(
+    name: Annotated[str, typer.Argument(help="action_extraction, procedure_generation or circle_review.")],
+    repo_id: Annotated[str, typer.Option("--repo-id", help="Space repo on the Hub, ORG/NAME.")],
+    private: Annotated[bool, typer.Option(help="Create the Space as private.")] = False,
+) -> None:
+    """Publish metrics/NAME as a Gradio Space, so that `evaluate.load(REPO_ID)` works."""
+    from chemactor.hub import ExportError, PublishError, push_metric
+
+    try:
+        url = push_metric(name, repo_id, private=private)
+    except (ExportError, PublishError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(url)
+
+
 @app.command("select")
 def select(
     reference: Annotated[str, typer.Option(help="Real pairs: a seed source name, a generation folder or a file.")],

@@ -27,6 +27,7 @@ from huggingface_hub.errors import HfHubHTTPError
 from chemactor.data import FIELD_DESCRIPTIONS
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "model_cards"
+METRICS = Path(__file__).resolve().parents[1] / "metrics"
 CARD = "README.md"
 
 
@@ -155,7 +156,9 @@ def push_folder(
         raise ExportError(f"nothing to push: {folder} is not a folder")
     api = HfApi(token=token)
     try:
-        api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
+        # a Space must name its SDK; metric Spaces (the only Spaces published here) are Gradio apps
+        space_sdk = "gradio" if repo_type == "space" else None
+        api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True, space_sdk=space_sdk)
         commit = api.upload_folder(
             repo_id=repo_id,
             repo_type=repo_type,
@@ -168,6 +171,15 @@ def push_folder(
     except OSError as exc:  # connection refused, DNS, offline mode
         raise PublishError(f"pushing {folder} to {repo_type} repo {repo_id!r} failed: {exc}") from exc
     return commit.commit_url
+
+
+def push_metric(name: str, repo_id: str, *, private: bool = False, token: str | None = None) -> str:
+    """Publish ``metrics/<name>`` as a Gradio Space: ``evaluate.load(repo_id)`` then loads it from the Hub."""
+    folder = METRICS / name
+    if not (folder / f"{name}.py").is_file():
+        known = sorted(path.name for path in METRICS.iterdir() if (path / f"{path.name}.py").is_file())
+        raise ExportError(f"no metric module {name!r} in {METRICS}; known: {', '.join(known)}")
+    return push_folder(folder, repo_id, repo_type="space", private=private, token=token)
 
 
 def _split_info(splits: datasets.DatasetDict) -> datasets.DatasetInfo:

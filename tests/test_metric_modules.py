@@ -9,6 +9,10 @@ from pathlib import Path
 import evaluate
 import pytest
 from huggingface_hub import HfApi
+from typer.testing import CliRunner
+
+from chemactor.cli import app
+from chemactor.hub import ExportError, push_metric
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 METRICS = ("action_extraction", "procedure_generation", "circle_review")
@@ -76,8 +80,7 @@ def test_pushed_as_spaces_and_loaded_back_by_repo_id(hub_env, monkeypatch, tmp_p
     user = api.whoami()["name"]
     for name in METRICS:
         repo_id = f"{user}/{name}"
-        api.create_repo(repo_id, repo_type="space", space_sdk="gradio", exist_ok=True)
-        api.upload_folder(repo_id=repo_id, repo_type="space", folder_path=REPO_ROOT / "metrics" / name)
+        push_metric(name, repo_id, token=hub_env.token)
         assert {"README.md", "app.py", "requirements.txt", f"{name}.py"} <= set(
             api.list_repo_files(repo_id, repo_type="space")
         )
@@ -89,3 +92,13 @@ def test_pushed_as_spaces_and_loaded_back_by_repo_id(hub_env, monkeypatch, tmp_p
         predictions=["FILTER; WASH with water."], references=["FILTER; WASH with water."]
     )
     assert scores["full_sentence_accuracy"] == 1.0
+
+
+def test_push_metric_names_the_known_metrics_when_asked_for_an_unknown_one():
+    with pytest.raises(ExportError, match=r"no metric module 'bleu'.*action_extraction, circle_review"):
+        push_metric("bleu", "user/bleu")
+
+
+def test_metrics_push_command_reports_an_unknown_metric():
+    result = CliRunner().invoke(app, ["metrics", "push", "bleu", "--repo-id", "user/bleu"])
+    assert result.exit_code == 1 and "no metric module 'bleu'" in result.output
