@@ -19,6 +19,7 @@ import hashlib
 import json
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -240,7 +241,9 @@ def iter_jsonl(
 
     A line that is not a JSON object raises :class:`RecordError` naming the file and line, so a broken
     shard never turns into a silently shorter dataset; with ``on_error``, that callable gets
-    ``(where, problem)`` instead and the line is skipped.
+    ``(where, problem)`` instead and the line is skipped. The one exception is an unparsable *last* line
+    without a newline: writers append whole lines, so that is a write cut off by a killed process (the
+    generation runner trims it when it resumes); it is skipped with a warning, since it was never a row.
     """
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
@@ -251,6 +254,9 @@ def iter_jsonl(
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
+                if not line.endswith("\n"):
+                    warnings.warn(f"{path}:{line_no}: skipping a torn last line (an interrupted write)", stacklevel=2)
+                    return
                 problem = f"not JSON ({exc.msg} at column {exc.colno})"
             else:
                 if isinstance(row, dict):

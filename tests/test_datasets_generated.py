@@ -75,6 +75,17 @@ def test_a_broken_shard_line_is_named_or_counted(generation_dir: Path, tmp_path:
     assert dict(builder.dropped) == {"not JSON": 1}
 
 
+def test_a_torn_last_line_from_a_killed_writer_is_skipped(generation_dir: Path) -> None:
+    shard = generation_dir / "shards/part-00001.jsonl"
+    complete = shard.read_text(encoding="utf-8")
+    shard.write_text(complete + '{"id": "in-flight", "sour', encoding="utf-8")
+    with pytest.warns(UserWarning, match=r"part-00001\.jsonl:3: skipping a torn last line"):
+        assert len(load_generated(generation_dir)) == 7
+    shard.write_text(complete + '{"id": "in-flight", "sour\n', encoding="utf-8")  # a finished line: real damage
+    with pytest.raises(RecordError, match=r"part-00001\.jsonl:3: not JSON"):
+        load_generated(generation_dir)
+
+
 def test_a_row_missing_a_field_is_named(generation_dir: Path) -> None:
     row = _generated(9)
     del row["split"]
