@@ -82,11 +82,10 @@ def main() -> None:
     views = task_views(data.records["train"], args.tasks)
 
     def recipe_trainer() -> SFTTrainer:
-        torch.manual_seed(training_args.seed)
-        return build_trainer(args, training_args, model_args, data.records)  # reuses the saved tokenizer
+        return build_trainer(args, training_args, model_args, data.records)  # seeds; reuses the saved tokenizer
 
     def bare_trainer() -> SFTTrainer:
-        torch.manual_seed(training_args.seed)
+        torch.manual_seed(training_args.seed)  # the same initial weights as the recipe's model
         tokenizer = AutoTokenizer.from_pretrained(training_args.output_dir)
         return SFTTrainer(
             model=build_tiny_model(tokenizer, **args.model_config_overrides),

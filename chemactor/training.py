@@ -318,6 +318,7 @@ def build_trainer(
     train_views = task_views(records["train"], args.tasks)
     evaluating = training_args.eval_strategy != "no" and "validation" in records
     eval_views = task_views(records["validation"], args.tasks) if evaluating else None
+    set_seed(training_args.seed)  # a from-scratch model starts from the same weights whatever ran before
     model, tokenizer = load_model_and_tokenizer(
         args, training_args, model_args, (text for row in train_views for text in row.values())
     )
@@ -389,7 +390,6 @@ def train_and_save(
 def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     """Run the recipe given as ``[RECIPE.yaml] [--field value ...]``; returns the final metrics."""
     args, training_args, model_args = parse_args(argv)
-    set_seed(training_args.seed)
     data = load_training_data(args, training_args.seed)
     trainer = build_trainer(args, training_args, model_args, data.records)
     return train_and_save(trainer, args, model_args, data)

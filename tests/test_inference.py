@@ -40,10 +40,10 @@ def model_dir(pairs, tmp_path_factory):
     output = tmp_path_factory.mktemp("model")
     overrides = {
         "output_dir": output,
-        "max_steps": 80,
+        "max_steps": 100,
         "learning_rate": 5e-3,
         "warmup_steps": 5,
-        "logging_steps": 80,
+        "logging_steps": 100,
         "eval_strategy": "no",
         "save_strategy": "no",
         "tokenizer_vocab_size": 600,
