@@ -37,6 +37,7 @@ import yaml
 
 from chemactor import __version__
 from chemactor.data import SPLITS
+from chemactor.generation.runner import CONFIG_DEFAULTS as GENERATION_OPTIONS
 
 STAGES: tuple[str, ...] = ("seeds", "generation", "selection", "training", "evaluation", "publish")
 UPSTREAM: dict[str, tuple[str, ...]] = {
@@ -48,22 +49,19 @@ UPSTREAM: dict[str, tuple[str, ...]] = {
     "publish": ("seeds", "selection", "training", "evaluation"),
 }
 STAGE_FILE = "stage.json"
+SEED_TRAIN_FILE = "train.jsonl"
+GENERATION_SUPPLIED: tuple[str, ...] = ("input", "data_dir", "split", "limit", "output_dir", "examples")
 # The options each stage understands, with their defaults. The training section is the SFT recipe's own
 # fields instead (checked by TRL's parser), so it is not listed here.
 DEFAULTS: dict[str, dict[str, Any]] = {
     "seeds": {"sources": ["examples"], "data_dir": None, "max_rows_per_split": None},
+    # the generation recipe's own options (chemactor.generation.runner.CONFIG_DEFAULTS) but for what the
+    # pipeline supplies: the inputs and few-shot pool are the seed train split, the output is the stage folder
     "generation": {
+        **{key: value for key, value in GENERATION_OPTIONS.items() if key not in GENERATION_SUPPLIED},
         "backend": "augment",
-        "steps": None,
         "samples": 4,
-        "shots": 3,
-        "prompt_version": None,
-        "sampling": {},
-        "urls": [],
-        "model": None,
-        "api": "chat",
-        "max_concurrency": None,
-        "batch_size": 8,
+        "seed": None,  # the recipe's top-level seed
     },
     "selection": {"fraction": 0.5, "k": None, "threshold": None, "divergence": "kl", "smoothing": 0.1, "weights": None},
     "evaluation": {"split": "test", "circle_rounds": 3, "batch_size": 8, "max_new_tokens": 256, "examples_shown": 3},
@@ -176,7 +174,7 @@ def _load_seed_records(directory: Path) -> datasets.DatasetDict:
 
 def run_seeds(config: PipelineConfig, inputs: Mapping[str, Path], output: Path) -> dict[str, Any]:
     """Seed records of every source, concatenated per split (``examples``: the set the project ships)."""
-    from chemactor.data import load_seeds
+    from chemactor.data import load_seeds, write_records
     from chemactor.examples import load_examples
 
     stage = config.options("seeds")
@@ -193,6 +191,7 @@ def run_seeds(config: PipelineConfig, inputs: Mapping[str, Path], output: Path) 
         splits[split] = datasets.concatenate_datasets(pieces).flatten_indices()
     seeds = datasets.DatasetDict(splits)
     seeds.save_to_disk(str(output / "data"))
+    write_records(seeds["train"], output / SEED_TRAIN_FILE)  # the generation stage's inputs and few-shot pool
     sources = [
         {
             "name": name,
@@ -207,37 +206,16 @@ def run_seeds(config: PipelineConfig, inputs: Mapping[str, Path], output: Path) 
 
 def run_generation(config: PipelineConfig, inputs: Mapping[str, Path], output: Path) -> dict[str, Any]:
     """Generated records from the seed *train* split only, so no evaluation row has a generated relative."""
-    from chemactor.generation.backends import AugmentBackend, EndpointBackend, TransformersBackend
-    from chemactor.generation.runner import REQUIRED_FIELDS, GenerationRunner, RunSettings
+    from chemactor.generation.runner import run_from_config
 
     stage = config.options("generation")
-    train = _load_seed_records(inputs["seeds"])["train"]
-    backend_name = stage["backend"]
-    if backend_name == "augment":
-        backend: Any = AugmentBackend(train, seed=config.seed)
-    elif backend_name == "endpoint":
-        if not stage["urls"]:
-            raise PipelineConfigError(f"{config.source}: generation backend 'endpoint' needs 'urls'")
-        backend = EndpointBackend(
-            stage["urls"], model=stage["model"], max_concurrency=stage["max_concurrency"], api=stage["api"]
-        )
-    elif backend_name == "transformers":
-        backend = TransformersBackend(stage["model"], batch_size=stage["batch_size"])
-    else:
-        raise PipelineConfigError(
-            f"{config.source}: generation backend must be augment, endpoint or transformers, got {backend_name!r}"
-        )
-    steps = stage["steps"] or ("augment" if backend_name == "augment" else "chain")
-    settings = RunSettings(steps=steps, samples=stage["samples"], shots=stage["shots"], sampling=stage["sampling"])
-    if stage["prompt_version"]:
-        settings.prompt_version = stage["prompt_version"]
-    runner = GenerationRunner(backend, settings, examples=list(train))
-    usable = [row for row in train if all(row[name] for name in REQUIRED_FIELDS[steps])]
-    summary = runner.run(usable, output)
+    train_file = str(inputs["seeds"] / SEED_TRAIN_FILE)
+    seed = config.seed if stage["seed"] is None else stage["seed"]
+    summary = run_from_config(
+        {**stage, "input": train_file, "examples": train_file, "output_dir": output, "seed": seed}
+    )
     return {
-        "backend": backend_name,
-        "steps": steps,
-        "inputs": len(usable),
+        "backend": stage["backend"],
         "rows_written": summary.done,
         "failed": dict(summary.failed),
         "crosscheck_failed": summary.crosscheck_failed,
@@ -269,28 +247,19 @@ def run_training(config: PipelineConfig, inputs: Mapping[str, Path], output: Pat
     """
     from transformers import set_seed
 
-    from chemactor.data import get_meta, load_generated
-    from chemactor.selection import mix
-    from chemactor.training import TrainingData, build_trainer, train_and_save
+    from chemactor.data import load_generated
+    from chemactor.training import TrainingData, build_trainer, mix_generated, train_and_save
 
     args, training_args, model_args = config.training_arguments(output / "model")
     set_seed(training_args.seed)
     seeds = _load_seed_records(inputs["seeds"])
-    selected = load_generated(inputs["selection"] / "selected")
-    train = mix(seeds["train"], selected, args.mix_ratio, seed=training_args.seed)
-    records = datasets.DatasetDict({"train": train, "validation": seeds["validation"]})
-    kept = [get_meta(row).get("divergence", {}).get("divergence") for row in selected]
-    generated = {
-        "path": str(inputs["selection"] / "selected"),
-        "available": len(selected),
-        "used": len(set(train["id"]) & set(selected["id"])),
-        "seeds_available": len(seeds["train"]),
-        "ratio": args.mix_ratio,
-        "max_divergence": max(kept) if kept and None not in kept else None,
-    }
+    selected_dir = inputs["selection"] / "selected"
+    records = datasets.DatasetDict({"train": seeds["train"], "validation": seeds["validation"]})
+    records, generated = mix_generated(records, load_generated(selected_dir), args.mix_ratio, training_args.seed)
     sources = read_stage(inputs["seeds"])["summary"]["sources"]
     trainer = build_trainer(args, training_args, model_args, records)
-    metrics = train_and_save(trainer, args, model_args, TrainingData(records, sources, generated))
+    data = TrainingData(records, sources, {"path": str(selected_dir), **generated})
+    metrics = train_and_save(trainer, args, model_args, data)
     return {"train_rows": len(records["train"]), "metrics": metrics}
 
 
