@@ -227,7 +227,9 @@ def _plot_all(report: Mapping[str, Any], directory: Path, selection: datasets.Da
     if report.get("d2a", {}).get("per_action_type"):
         written.append(plot_action_types(report["d2a"]["per_action_type"], directory / "action_type_f1.png"))
     if selection is not None:
-        written.append(plot_selection(selection, directory / "selection_divergence.png"))
+        from chemactor.selection.report import plot_score_histograms
+
+        written.append(plot_score_histograms(selection, directory / "selection_divergence.png"))
     return [str(Path(PLOTS) / Path(path).name) for path in written]
 
 
@@ -264,41 +266,6 @@ def plot_action_types(per_type: Mapping[str, Mapping[str, float]], path: Path) -
     axes.grid(axis="x", alpha=0.3)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return str(path)
-
-
-def plot_selection(scored: datasets.Dataset, path: Path) -> str:
-    """Histograms of the selector's divergences over the generated pool, kept rows against dropped ones.
-
-    ``scored`` is the selection stage's pool: ``divergence`` and the per-view ``divergence_*`` columns of
-    ``DivergenceSelector.score`` plus a boolean ``selected`` column.
-    """
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    columns = ["divergence", *sorted(c for c in scored.column_names if c.startswith("divergence_"))]
-    selected = np.asarray(scored["selected"], dtype=bool)
-    ncols = min(4, len(columns))
-    nrows = -(-len(columns) // ncols)
-    figure, all_axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 2.8 * nrows), squeeze=False)
-    for axes, column in zip(all_axes.flat, columns, strict=False):  # spare axes are switched off below
-        values = np.asarray(scored[column], dtype=float)
-        finite = np.isfinite(values)
-        bins = np.histogram_bin_edges(values[finite], bins=20) if finite.any() else 10
-        groups = [values[finite & selected], values[finite & ~selected]]
-        axes.hist(groups, bins=bins, stacked=True, label=["selected", "dropped"], color=["tab:green", "tab:gray"])
-        axes.set_title("combined" if column == "divergence" else column.removeprefix("divergence_"), fontsize=10)
-    for axes in all_axes.flat[len(columns) :]:
-        axes.axis("off")
-    for axes in all_axes[:, 0]:
-        axes.set_ylabel("generated rows")
-    for axes in all_axes[-1, :]:
-        axes.set_xlabel("standardized divergence")
-    all_axes[0][0].legend()
-    figure.suptitle(f"Divergence from the seed distribution ({int(selected.sum())} of {len(selected)} kept)")
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
     plt.close(figure)
     return str(path)
 

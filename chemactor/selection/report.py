@@ -21,35 +21,38 @@ __all__ = ["plot_action_types", "plot_score_histograms", "write_report"]
 def plot_score_histograms(scored: datasets.Dataset, path: Path) -> Path:
     """Histograms of ``divergence`` and every ``divergence_*`` column, kept rows stacked on dropped ones.
 
-    ``scored`` is a scored pool with a boolean ``selected`` column.
+    ``scored`` is a scored pool with a boolean ``selected`` column. One panel per view on a grid of at
+    most four columns, so the plot stays readable however many views the selector has.
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    columns = ["divergence", *(c for c in scored.column_names if c.startswith("divergence_"))]
+    columns = ["divergence", *sorted(c for c in scored.column_names if c.startswith("divergence_"))]
     selected = np.asarray(scored["selected"], dtype=bool)
-    figure, all_axes = plt.subplots(1, len(columns), figsize=(3.0 * len(columns), 3), squeeze=False)
-    for axes, column in zip(all_axes[0], columns, strict=True):
+    ncols = min(4, len(columns))
+    nrows = -(-len(columns) // ncols)
+    figure, all_axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 2.8 * nrows), squeeze=False)
+    for axes, column in zip(all_axes.flat, columns, strict=False):  # spare axes are switched off below
         values = np.asarray(scored[column], dtype=float)
         finite = np.isfinite(values)
         bins = np.histogram_bin_edges(values[finite], bins=20) if finite.any() else 10
-        axes.hist(
-            [values[finite & selected], values[finite & ~selected]],
-            bins=bins,
-            stacked=True,
-            label=["kept", "dropped"],
-            color=["tab:green", "tab:gray"],
-        )
-        axes.set(title="combined" if column == "divergence" else column.removeprefix("divergence_"), xlabel="score")
-    all_axes[0][0].set_ylabel("pool rows")
+        groups = [values[finite & selected], values[finite & ~selected]]
+        axes.hist(groups, bins=bins, stacked=True, label=["kept", "dropped"], color=["tab:green", "tab:gray"])
+        axes.set_title("combined" if column == "divergence" else column.removeprefix("divergence_"), fontsize=10)
+    for axes in all_axes.flat[len(columns) :]:
+        axes.axis("off")
+    for axes in all_axes[:, 0]:
+        axes.set_ylabel("pool rows")
+    for axes in all_axes[-1, :]:
+        axes.set_xlabel("standardized divergence")
     all_axes[0][0].legend()
     figure.suptitle(f"Divergence from the reference ({int(selected.sum())} of {len(selected)} rows kept)")
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    figure.savefig(path, dpi=110)
     plt.close(figure)
-    return path
+    return Path(path)
 
 
 def plot_action_types(labels: list[str], distributions: dict[str, np.ndarray], path: Path) -> Path:
