@@ -196,7 +196,7 @@ def test_chain_end_to_end_through_a_flaky_tgi_server(tgi_server, tmp_path):
         assert row["description"] == source["description"]  # the few-shot continuation was cut off
         assert meta["prompts"]["d2a"]["sha256"] == load_prompt("d2a").sha256
         assert meta["usage"]["r2d"]["completion_tokens"] > 0 and meta["endpoints"]["d2a"] == server.url
-        assert meta["roles"] == get_meta(source)["roles"]
+        assert meta["components"] == get_meta(source)["components"]
         if source is REACTIONS[0]:
             assert meta["crosscheck"]["passed"] is False and meta["crosscheck"]["reasons"][0].startswith("parse:")
         else:

@@ -30,7 +30,7 @@ def test_reactions_are_canonical_and_their_products_match_the_roles():
     assert len(reactions) == 10
     for record in reactions:
         assert canonicalize_reaction(record["reaction_smiles"]) == record["reaction_smiles"]
-        roles = get_meta(record)["roles"]
+        roles = get_meta(record)["components"]
         expected = [canonicalize_smiles(component["smiles"]) for component in roles["products"]]
         assert reaction_products(record["reaction_smiles"]) == expected
         # the starting materials are the ones the procedure names (hydrogen gas is implied by "under hydrogen")
@@ -61,3 +61,10 @@ def test_every_annotation_is_in_the_readable_grammar():
 
     for record in example_records():
         assert format_actions(parse_actions(record["actions"])) == record["actions"], record["id"]
+
+
+def test_every_annotation_validates_against_its_reaction():
+    from chemactor.actions import parse_actions, validate_actions
+
+    for record in example_records():
+        assert validate_actions(parse_actions(record["actions"]), record["reaction_smiles"]) == [], record["id"]

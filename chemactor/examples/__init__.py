@@ -33,9 +33,9 @@ def example_records(directory: str | Path = EXAMPLES_DIR) -> list[dict[str, str]
         )
     for line_no, row in iter_jsonl(directory / "reactions.jsonl"):
         where = directory / "reactions.jsonl"
-        roles = row.get("roles")
+        roles = row.get("components")
         if not isinstance(roles, dict):
-            raise RecordError(f"{where}:{line_no}: field 'roles' must be an object of component lists")
+            raise RecordError(f"{where}:{line_no}: field 'components' must be an object of component lists")
         records.append(
             _record(row, where, line_no, f"{SOURCE}-reaction-{line_no:02d}", reaction=reaction_from_roles(roles))
         )
@@ -64,7 +64,7 @@ def reaction_from_roles(roles: dict[str, list[dict[str, str]]]) -> str:
 
 
 def _record(row: dict[str, Any], where: Path, line_no: int, record_id: str, reaction: str) -> dict[str, str]:
-    meta = {"roles": row["roles"]} if reaction else {}
+    meta = {"components": row["components"]} if reaction else {}
     try:
         return make_record(
             id=record_id,

@@ -224,10 +224,10 @@ class _Item:
 def component_roles(record: Mapping[str, Any]) -> dict[str, list[dict[str, str]]] | None:
     """Reactants, reagents, solvents, catalysts and products (``{"name", "smiles"}`` each) from ``meta``.
 
-    ORD seeds call them ``components``, the example set ``roles``; both have the same shape.
+    Every source that knows them (ORD seeds, the example set, generated rows) keeps them in
+    ``meta["components"]``.
     """
-    meta = get_meta(record)
-    return meta.get("roles") or meta.get("components")
+    return get_meta(record).get("components")
 
 
 def _now() -> str:
@@ -394,7 +394,7 @@ class GenerationRunner:
             "created": _now(),
         }
         if roles:
-            meta["roles"] = roles
+            meta["components"] = roles
         if isinstance(self.backend, AugmentBackend):
             description, actions, substitutions = self.backend.variant(record, item.sample)
             meta["substitutions"] = substitutions
