@@ -101,10 +101,10 @@ def main() -> None:
             "",
             *table,
             "",
-            f"Machine: {machine}; load average {load_after:.1f} at the end. Client and server shared these cores "
-            "with other jobs. At concurrency 64 the ideal rate needs (client + server CPU per request) x 320/s of "
-            "CPU; where that is a large share of what a loaded 2-core machine gives one process pair, the "
-            "shortfall is CPU contention as much as client cost.",
+            f"Machine: {machine}; load average {load_after:.1f} at the end. Client and server share the "
+            "machine's cores (and any other job on it). At concurrency 64 the ideal rate needs (client + server "
+            "CPU per request) x 320/s of CPU; where that is a large share of what the cores give one process "
+            "pair, the shortfall is CPU contention as much as client cost.",
         ]
     )
     write_section("generation-throughput", markdown)
