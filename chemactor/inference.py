@@ -17,16 +17,14 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from tqdm.auto import tqdm
 
 from chemactor.actions import Action, ActionParseError, action_types, parse_actions, validate_actions
 from chemactor.chem import InvalidSmilesError, canonicalize_reaction
 from chemactor.data import prompt_for
-
-if TYPE_CHECKING:
-    from chemactor.generation.backends import EndpointBackend
+from chemactor.generation.backends import EndpointBackend, GenerationError, generate_local, render_prompt
 
 # Words whose trailing dot does not end a sentence in experimental text ("ca. 5 mL", "sat. aq. NaHCO3").
 # Units are not among them: "stirred for 5 min. The mixture ..." ends a sentence at "min.".
@@ -96,47 +94,26 @@ class ModelCompleter:
 
     def render(self, prompt: str) -> str:
         """The prompt as the model saw it in training: through the chat template when there is one."""
-        if not self.tokenizer.chat_template:
-            return prompt
         messages = [{"role": "user", "content": prompt}]
-        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return render_prompt(self.tokenizer, messages if self.tokenizer.chat_template else prompt)
 
     def complete(self, prompts: Sequence[str], batch_size: int = 8, progress: bool = True) -> list[str]:
         """Greedy answers in input order; a batch the model fails on (out of memory, say) fails alone."""
         was_training = self.model.training
         self.model.eval()
         answers: list[str] = []
-        padding_side, self.tokenizer.padding_side = self.tokenizer.padding_side, "left"
         try:
             for start in tqdm(range(0, len(prompts), batch_size), desc="generate", disable=not progress):
-                batch = prompts[start : start + batch_size]
+                batch = [self.render(prompt) for prompt in prompts[start : start + batch_size]]
                 try:
-                    answers.extend(self._generate([self.render(prompt) for prompt in batch]))
+                    generated = generate_local(self.model, self.tokenizer, batch, max_new_tokens=self.max_new_tokens)
                 except RuntimeError as error:
                     answers.extend(Failure(f"generation failed (local): {error}") for _ in batch)
+                else:
+                    answers.extend(first_line(text) for text, _ in generated)
         finally:
-            self.tokenizer.padding_side = padding_side
             self.model.train(was_training)
         return answers
-
-    def _generate(self, texts: list[str]) -> list[str]:
-        import torch
-
-        inputs = self.tokenizer(
-            texts,
-            return_tensors="pt",
-            padding=True,
-            add_special_tokens=not self.tokenizer.chat_template,  # a template writes its own BOS
-        ).to(self.model.device)
-        with torch.inference_mode():
-            output = self.model.generate(
-                **inputs,
-                max_new_tokens=self.max_new_tokens,
-                do_sample=False,
-                pad_token_id=self.tokenizer.pad_token_id,
-            )
-        new_tokens = output[:, inputs["input_ids"].shape[1] :]
-        return [first_line(text) for text in self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
 
 
 class EndpointCompleter:
@@ -147,8 +124,6 @@ class EndpointCompleter:
 
     def complete(self, prompts: Sequence[str], batch_size: int = 8, progress: bool = True) -> list[str]:
         """Answers in input order; ``batch_size`` is moot here, the backend keeps the server busy instead."""
-        from chemactor.generation.backends import GenerationError
-
         chat = self.backend.api == "chat"
         items = [[{"role": "user", "content": prompt}] if chat else prompt for prompt in prompts]
         results = self.backend.generate_many(
@@ -163,8 +138,6 @@ class EndpointCompleter:
 
 
 def _endpoint_completer(urls: str | Sequence[str], max_new_tokens: int, **backend_kwargs: Any) -> EndpointCompleter:
-    from chemactor.generation.backends import EndpointBackend
-
     return EndpointCompleter(
         EndpointBackend([urls] if isinstance(urls, str) else list(urls), **backend_kwargs), max_new_tokens
     )

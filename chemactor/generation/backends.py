@@ -388,16 +388,9 @@ class TransformersBackend(Backend):
     def describe(self) -> dict[str, Any]:
         return {"backend": "transformers", "model": self.model_path}
 
-    def _render(self, prompt: Prompt) -> str:
-        if isinstance(prompt, str):
-            return prompt
-        if self.tokenizer.chat_template:
-            return self.tokenizer.apply_chat_template(list(prompt), tokenize=False, add_generation_prompt=True)
-        return "\n\n".join(message["content"] for message in prompt)
-
     async def agenerate(self, prompt: Prompt, **params: Any) -> Generation:
         future: asyncio.Future[Generation] = asyncio.get_running_loop().create_future()
-        self._pending.append((self._render(prompt), params, future))
+        self._pending.append((render_prompt(self.tokenizer, prompt), params, future))
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._drain())
         return self._count(await future)
@@ -421,30 +414,67 @@ class TransformersBackend(Backend):
                 future.set_result(generation)
 
     def _generate_batch(self, prompts: list[str], params: Mapping[str, Any]) -> list[Generation]:
-        import torch
+        return [
+            Generation(text=text, usage=usage, endpoint=self.model_path)
+            for text, usage in generate_local(self.model, self.tokenizer, prompts, **params)
+        ]
 
-        if params.get("seed") is not None:
-            torch.manual_seed(int(params["seed"]))
-        temperature = params.get("temperature") or 0.0
-        kwargs: dict[str, Any] = {
-            "max_new_tokens": params.get("max_new_tokens", 256),
-            "do_sample": temperature > 0,
-            "pad_token_id": self.tokenizer.pad_token_id,
-        }
-        if temperature > 0:
-            kwargs.update(temperature=temperature, top_p=params.get("top_p", 1.0))
-        inputs = self.tokenizer(prompts, return_tensors="pt", padding=True).to(self.model.device)
-        with torch.no_grad():
-            output = self.model.generate(**inputs, **kwargs)
-        new_tokens = output[:, inputs["input_ids"].shape[1] :]
-        generations = []
-        for row, mask in zip(new_tokens, inputs["attention_mask"], strict=True):
-            ends = (row == self.tokenizer.eos_token_id).nonzero()
-            length = int(ends[0]) if len(ends) else len(row)
-            text = self.tokenizer.decode(row[:length], skip_special_tokens=True)
-            usage = {"prompt_tokens": int(mask.sum()), "completion_tokens": length}
-            generations.append(Generation(text=text, usage=usage, endpoint=self.model_path))
-        return generations
+
+def render_prompt(tokenizer: Any, prompt: Prompt) -> str:
+    """The text a local model sees: a plain string as is, chat messages through the tokenizer's template."""
+    if isinstance(prompt, str):
+        return prompt
+    if tokenizer.chat_template:
+        return tokenizer.apply_chat_template(list(prompt), tokenize=False, add_generation_prompt=True)
+    return "\n\n".join(message["content"] for message in prompt)
+
+
+def generate_local(
+    model: Any,
+    tokenizer: Any,
+    texts: Sequence[str],
+    *,
+    max_new_tokens: int = 256,
+    temperature: float | None = 0.0,
+    top_p: float = 1.0,
+    seed: int | None = None,
+    **_: Any,
+) -> list[tuple[str, dict[str, int]]]:
+    """One padded ``generate`` call over rendered ``texts``: ``(answer, token usage)`` per text, in order.
+
+    The one place local generation happens, for the transformers backend and for in-memory models
+    (inference, evaluation during training). Left padding so every answer starts right after its prompt;
+    no special tokens added when the tokenizer has a chat template, which writes its own BOS. Parameters
+    a server would take but a local model has no use for (``stop``, ``grammar``, ...) are ignored.
+    """
+    import torch
+
+    if seed is not None:
+        torch.manual_seed(int(seed))
+    temperature = temperature or 0.0
+    kwargs: dict[str, Any] = {
+        "max_new_tokens": max_new_tokens,
+        "do_sample": temperature > 0,
+        "pad_token_id": tokenizer.pad_token_id,
+    }
+    if temperature > 0:
+        kwargs.update(temperature=temperature, top_p=top_p)
+    padding_side, tokenizer.padding_side = tokenizer.padding_side, "left"
+    try:
+        inputs = tokenizer(
+            list(texts), return_tensors="pt", padding=True, add_special_tokens=not tokenizer.chat_template
+        ).to(model.device)
+    finally:
+        tokenizer.padding_side = padding_side
+    with torch.inference_mode():
+        output = model.generate(**inputs, **kwargs)
+    results = []
+    for row, mask in zip(output[:, inputs["input_ids"].shape[1] :], inputs["attention_mask"], strict=True):
+        ends = (row == tokenizer.eos_token_id).nonzero()
+        length = int(ends[0]) if len(ends) else len(row)
+        text = tokenizer.decode(row[:length], skip_special_tokens=True)
+        results.append((text, {"prompt_tokens": int(mask.sum()), "completion_tokens": length}))
+    return results
 
 
 class AugmentBackend:
