@@ -6,7 +6,8 @@ stage can be run alone, resumed from disk, or swapped out. Provenance that diffe
 ``meta``, a JSON object serialized as a string: parquet and Arrow keep it losslessly while its keys
 stay free to grow without a schema migration.
 
-Task views (``r2d``, ``d2a``, ``r2a``) turn a record into a prompt/completion pair. Training,
+Task views (``r2d``, ``d2a``, ``r2a``, and ``a2d``, the way back from actions to text that circle
+review walks) turn a record into a prompt/completion pair. Training,
 inference and evaluation all call :func:`task_view`, so a model is always asked in the form it was
 trained on. Templates are versioned: a record or model stores ``PROMPT_VERSION`` and the text can
 only change under a new version.
@@ -52,7 +53,7 @@ FIELD_DESCRIPTIONS: dict[str, str] = {
 }
 
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
-TASKS: tuple[str, ...] = ("r2d", "d2a", "r2a")
+TASKS: tuple[str, ...] = ("r2d", "d2a", "r2a", "a2d")
 
 
 class RecordError(ValueError):
@@ -176,6 +177,16 @@ PROMPT_TEMPLATES: dict[str, dict[str, PromptTemplate]] = {
             ),
             input_field="description",
             output_field="actions",
+        ),
+        "a2d": PromptTemplate(
+            task="a2d",
+            version="v1",
+            instruction=(
+                "Write the experimental procedure that carries out this sequence of synthesis actions, "
+                "given as 'ACTION parameters' separated by '; '."
+            ),
+            input_field="actions",
+            output_field="description",
         ),
         "r2a": PromptTemplate(
             task="r2a",

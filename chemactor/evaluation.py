@@ -40,10 +40,9 @@ PLOTS = "plots"
 class Predictors:
     """A model as batch converters; ``name`` is what the report calls it.
 
-    ``a2d`` writes a description from an action sequence. A model trained on the ChemActor task views has
-    no such direction of its own, so :func:`completer_predictors` asks it with the R2D instruction and the
-    action sequence as input: the circle then measures whether content survives the model's own
-    describe/extract loop.
+    ``a2d`` writes a description from an action sequence (the ``a2d`` task view), the way back that circle
+    review needs; a model trained without that view still answers, and the circle then shows how little
+    of the content survives.
     """
 
     d2a: Converter
@@ -63,7 +62,7 @@ def completer_predictors(completer: Completer, name: str, batch_size: int = 8) -
         return [procedure.text for procedure in writer.describe(reactions, batch_size, progress=False)]
 
     def a2d(actions: list[str]) -> list[str]:
-        answers = completer.complete([prompt_for("r2d", text) for text in actions], batch_size, False)
+        answers = completer.complete([prompt_for("a2d", text) for text in actions], batch_size, False)
         return [str(answer) for answer in answers]
 
     return Predictors(d2a=d2a, r2d=r2d, a2d=a2d, name=name)

@@ -132,7 +132,8 @@ class ScriptArguments:
     )
     mix_ratio: str = field(default="1:3", metadata={"help": "Seed to generated training rows, e.g. 1:3."})
     tasks: list[str] = field(
-        default_factory=lambda: ["d2a", "r2d"], metadata={"help": "Task views to train on (d2a, r2d, r2a)."}
+        default_factory=lambda: ["d2a", "r2d", "a2d"],
+        metadata={"help": "Task views to train on (d2a, r2d, r2a, a2d; circle review needs a2d)."},
     )
     eval_generation_samples: int = field(
         default=16, metadata={"help": "Held-out D2A rows generated at each evaluation for action metrics (0: off)."}

@@ -85,6 +85,13 @@ def test_task_views_pair_input_and_output():
     assert "CCO>>CC=O" in r2d["prompt"] and r2d["completion"].startswith("The mixture")
 
 
+def test_a2d_is_the_way_back_from_actions_to_text():
+    record = _record()
+    a2d = task_view(record, "a2d")
+    assert "STIR for 2 h." in a2d["prompt"] and a2d["completion"] == "The mixture was stirred for 2 h.\n"
+    assert a2d["prompt"] != task_view(record, "d2a")["prompt"]
+
+
 def test_task_view_refuses_rows_without_input_and_unknown_tasks():
     record = _record()
     assert not has_task(record, "r2d")

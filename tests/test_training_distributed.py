@@ -42,6 +42,7 @@ def test_two_processes_train_on_different_rows_and_save_one_model(shared_data, t
         str(ROOT / "tests" / "ddp_probe.py"),
         str(RECIPES / "sft_cpu_tiny.yaml"),
         *("--data_dir", str(shared_data), "--seed_sources", "paragraph2actions", "--output_dir", str(tmp_path)),
+        *("--tasks", "d2a"),  # one view per sentence, so the row count below is the sentence count
         *("--max_steps", "3", "--eval_steps", "3", "--save_steps", "3", "--disable_tqdm", "true"),
         *("--eval_generation_samples", "2", "--eval_max_new_tokens", "8"),
     ]
@@ -86,7 +87,7 @@ def test_multi_gpu_configs_agree_with_the_full_recipe():
     assert zero["zero_stage"] == 3 and zero["zero3_save_16bit_model"]
 
     assert model_args.model_name_or_path and model_args.dtype == "bfloat16" and not model_args.use_peft
-    assert args.mix_ratio == "1:3" and set(args.tasks) == {"d2a", "r2d", "r2a"}
+    assert args.mix_ratio == "1:3" and set(args.tasks) == {"d2a", "r2d", "r2a", "a2d"}
     metric = training_args.metric_for_best_model.removeprefix("eval_")
     assert metric in action_metrics(["ADD water."], ["ADD water."])  # a metric the callback reports
     assert training_args.save_steps == training_args.eval_steps  # load_best_model_at_end needs them aligned
