@@ -192,8 +192,8 @@ def main() -> None:
     command = " ".join(f"--{key.replace('_', '-')} {value}" for key, value in sorted(vars(options).items()))
     markdown = f"""## Ablation: generated data, selection, mixing ratio (`benchmarks/ablation.py`)
 
-{machine}; load average {os.getloadavg()[0]:.1f} at the end; {minutes:.0f} minutes in all. The 2 cores were
-shared with other jobs: that changes the time, not the numbers (fixed seeds, CPU).
+{machine}; load average {os.getloadavg()[0]:.1f} at the end; {minutes:.0f} minutes in all. Load on the machine
+changes the time, not the numbers (fixed seeds, CPU).
 
 `python -m benchmarks.ablation {command}`
 

@@ -66,7 +66,7 @@ def main() -> None:
         [
             "## Seed datasets: build, export, load (`benchmarks/bench_datasets.py`)",
             "",
-            f"{header}. Median of {args.repeats} runs per step; the CPU is shared with other jobs, so times are",
+            f"{header}. Median of {args.repeats} runs per step; under load (see the load average) times are",
             "upper bounds. Build = `build_seeds` from the reference data (RDKit canonicalization included);",
             "export = parquet + card; load = `load_dataset(DIR, source)` into an empty cache.",
             "",

@@ -77,8 +77,7 @@ def main() -> None:
         f"D2A metric suite on {args.pairs:,} prediction/reference pairs (perturbed Paragraph2Actions references, "
         f"mean reference length {statistics.mean(map(len, references)):.0f} characters).",
         "",
-        f"Machine: {machine}. Pinned to one core; the machine is shared with other work, so times are the median "
-        f"of {args.repeats} runs.",
+        f"Machine: {machine}. Pinned to one core; times are the median of {args.repeats} runs.",
         "",
         "Command: `.venv/bin/python benchmarks/bench_metrics.py` (paragraph2actions 1.5.0 in `/tmp/p2a`, "
         "see `tests/p2a_cases.py`).",

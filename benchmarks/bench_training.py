@@ -119,7 +119,7 @@ def main() -> None:
     markdown = f"""## Training throughput: recipe vs bare SFTTrainer
 
 `python -m benchmarks.bench_training --steps {options.steps} --repeats {options.repeats}` — {machine};
-{os.getloadavg()[0]:.1f} at the end. The machine was shared with other jobs, so single runs vary; runs
+{os.getloadavg()[0]:.1f} at the end. Under load single runs vary, so runs
 alternate (recipe-bare, bare-recipe, ...) after one warm-up run, and medians are compared. From-scratch
 Llama, {parameters:,} parameters (hidden {options.hidden_size}, {options.layers} layers), fp32 on CPU,
 {options.threads} torch thread(s),
