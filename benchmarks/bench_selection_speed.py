@@ -165,8 +165,8 @@ def main() -> None:
 def report(machine: str, lines: list[str]) -> str:
     return f"""## Selection speed (`benchmarks/bench_selection_speed.py`)
 
-{machine}; load average {os.getloadavg()[0]:.1f} at the last measurement. The 2 cores were shared with other
-jobs while this ran, so `num_proc=2` cannot show a clean 2x and all rates are lower bounds. Memory is the peak
+{machine}; load average {os.getloadavg()[0]:.1f} at the last measurement. Any other load on the 2 cores
+lowers the rates (and the gain from `num_proc=2`), so under load they are lower bounds. Memory is the peak
 anonymous memory (RSS without file-backed pages, so without the reclaimable pages of memory-mapped Arrow files
 a scan touches), sampled every 50 ms, of the main process and summed over it and its workers (forked workers'
 copy-on-write pages count once per process).
