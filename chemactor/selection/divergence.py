@@ -25,7 +25,7 @@ from scipy.stats import entropy
 
 from chemactor.selection.features import Bags
 
-__all__ = ["DIVERGENCES", "sample_divergences", "set_divergences", "smoothed"]
+__all__ = ["DIVERGENCES", "bag_counts", "sample_divergences", "set_divergences", "smoothed"]
 
 DIVERGENCES: tuple[str, ...] = ("kl", "js")
 

@@ -10,12 +10,11 @@ bad one several units above. The combined score is a one-sided weighted mean
 
     divergence = sum_v w_v softplus(z_v) / sum_v w_v,    softplus(z) = log(1 + exp(z))
 
+with :data:`DEFAULT_WEIGHTS` (the four lexical views share the weight of one view each for the
+description and the actions; action types, lengths and consistency count one each).
 softplus is a smooth max(z, 0): a view adds little while a row is as typical as unseen real data and
 adds linearly beyond, so being extra typical in one view cannot buy back a divergence in another (a
 fluent, on-topic description does not excuse actions that do not match it), and ranks stay strict.
-
-with :data:`DEFAULT_WEIGHTS` (the four lexical views share the weight of one view each for the
-description and the actions; action types, lengths and consistency count one each).
 
 Duplicates add nothing but weight to a mode of the pool. A row is marked ``duplicate`` when an earlier
 or better-scored row has the same description and actions, or the same description, after lowercasing
@@ -36,7 +35,7 @@ import datasets
 import numpy as np
 from tqdm.auto import tqdm
 
-from chemactor.selection.divergence import bag_counts, sample_divergences, set_divergences, smoothed
+from chemactor.selection.divergence import DIVERGENCES, bag_counts, sample_divergences, set_divergences, smoothed
 from chemactor.selection.features import Bags, Batch, View, default_views
 
 __all__ = ["DEFAULT_WEIGHTS", "DivergenceSelector", "SelectionInputError"]
@@ -100,7 +99,7 @@ class DivergenceSelector:
         batch_size: int = 1000,
         deduplicate: bool = True,
     ):
-        if divergence not in ("kl", "js"):
+        if divergence not in DIVERGENCES:
             raise ValueError(f"divergence must be 'kl' or 'js', got {divergence!r}")
         if not 0 < smoothing < 1:
             raise ValueError(f"smoothing must be in (0, 1), got {smoothing}")
