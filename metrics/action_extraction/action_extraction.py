@@ -4,6 +4,7 @@ import datasets
 import evaluate
 
 from chemactor.scoring import action_metrics
+from chemactor.scoring.action_metrics import DEFAULT_THRESHOLDS
 
 _CITATION = """\
 @article{vaucher2020automated,
@@ -78,5 +79,5 @@ class ActionExtraction(evaluate.Metric):
             reference_urls=["https://doi.org/10.1038/s41467-020-17266-6"],
         )
 
-    def _compute(self, predictions, references, style="readable", thresholds=(0.9, 0.75, 0.5)):
+    def _compute(self, predictions, references, style="readable", thresholds=DEFAULT_THRESHOLDS):
         return action_metrics(predictions, references, style=style, thresholds=tuple(thresholds))
