@@ -70,7 +70,7 @@ def run_selection(
     else:
         selected_path.parent.mkdir(parents=True, exist_ok=True)
         kept.remove_columns([*score_columns, "duplicate", "selected"]).to_json(str(selected_path))
-    keys = [name for name in ("id",) if name in scored.column_names]
+    keys = ["id"] if "id" in scored.column_names else []
     scored.select_columns([*keys, *score_columns, "duplicate", "selected"]).to_parquet(
         str(output_dir / "scores.parquet")
     )
