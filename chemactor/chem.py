@@ -20,6 +20,8 @@ from functools import lru_cache
 from rdkit import Chem, rdBase
 
 __all__ = [
+    "AGENT_ROLES",
+    "COMPONENT_ROLES",
     "FRAGMENT_BOND",
     "InvalidSmilesError",
     "canonicalize_reaction",
@@ -32,6 +34,10 @@ __all__ = [
 
 FRAGMENT_BOND = "~"
 ROLES: tuple[str, ...] = ("reactants", "agents", "products")
+# The roles that sources give a reaction's components (``meta["components"]``, ORD's vocabulary);
+# all but reactants and products are written on the agents side.
+COMPONENT_ROLES: tuple[str, ...] = ("reactants", "reagents", "solvents", "catalysts", "products")
+AGENT_ROLES: tuple[str, ...] = COMPONENT_ROLES[1:-1]
 
 rdBase.DisableLog("rdApp.*")
 

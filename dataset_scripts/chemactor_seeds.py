@@ -31,6 +31,7 @@ from typing import Any, ClassVar
 import datasets
 
 from chemactor.chem import (
+    COMPONENT_ROLES,
     InvalidSmilesError,
     canonicalize_reaction,
     canonicalize_smiles,
@@ -44,7 +45,6 @@ from dataset_scripts._drops import RowDrops
 RowBuild = Callable[[], "dict[str, str] | None"]
 
 _UPSTREAM_SPLITS = {"train": "train", "validation": "valid", "test": "test"}
-_ORD_ROLES = ("reactants", "reagents", "solvents", "catalysts", "products")
 # The share of procedure-text hash buckets (out of 10) that go to each split.
 _ORD_BUCKETS = {"train": range(0, 8), "validation": range(8, 9), "test": range(9, 10)}
 
@@ -252,7 +252,7 @@ class ChemActorSeeds(datasets.GeneratorBasedBuilder):
                 {"smiles": canonicalize_smiles(c["smiles"]) if c.get("smiles") else "", "name": c.get("name") or ""}
                 for c in row.get(role) or []
             ]
-            for role in _ORD_ROLES
+            for role in COMPONENT_ROLES
         }
         meta = {
             "ord_reaction_id": row["reaction_id"],

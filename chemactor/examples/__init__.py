@@ -15,12 +15,11 @@ from typing import Any
 
 import datasets
 
-from chemactor.chem import FRAGMENT_BOND, canonicalize_reaction
+from chemactor.chem import AGENT_ROLES, FRAGMENT_BOND, canonicalize_reaction
 from chemactor.data import SPLITS, RecordError, iter_jsonl, make_record, to_dataset
 
 EXAMPLES_DIR = Path(__file__).resolve().parent
 SOURCE = "examples"
-AGENT_ROLES: tuple[str, ...] = ("reagents", "solvents", "catalysts")
 
 
 def example_records(directory: str | Path = EXAMPLES_DIR) -> list[dict[str, str]]:
