@@ -94,8 +94,7 @@ class ModelCompleter:
 
     def render(self, prompt: str) -> str:
         """The prompt as the model saw it in training: through the chat template when there is one."""
-        messages = [{"role": "user", "content": prompt}]
-        return render_prompt(self.tokenizer, messages if self.tokenizer.chat_template else prompt)
+        return render_prompt(self.tokenizer, [{"role": "user", "content": prompt}])
 
     def complete(self, prompts: Sequence[str], batch_size: int = 8, progress: bool = True) -> list[str]:
         """Greedy answers in input order; a batch the model fails on (out of memory, say) fails alone."""
@@ -138,9 +137,7 @@ class EndpointCompleter:
 
 
 def _endpoint_completer(urls: str | Sequence[str], max_new_tokens: int, **backend_kwargs: Any) -> EndpointCompleter:
-    return EndpointCompleter(
-        EndpointBackend([urls] if isinstance(urls, str) else list(urls), **backend_kwargs), max_new_tokens
-    )
+    return EndpointCompleter(EndpointBackend(urls, **backend_kwargs), max_new_tokens)
 
 
 # --- D2A ---------------------------------------------------------------------------------------------------

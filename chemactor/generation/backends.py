@@ -215,12 +215,11 @@ class EndpointBackend(Backend):
         max_backoff: float = 30.0,
     ) -> None:
         super().__init__()
-        self.urls = [urls] if isinstance(urls, str) else list(urls)
+        self.urls = [url.rstrip("/") for url in ([urls] if isinstance(urls, str) else urls)]
         if not self.urls:
             raise ValueError("EndpointBackend needs at least one endpoint URL")
         if api not in ("chat", "generate"):
             raise ValueError(f"api must be 'chat' or 'generate', got {api!r}")
-        self.urls = [url.rstrip("/") for url in self.urls]
         self.model = model
         self.max_concurrency = max_concurrency
         self.timeout = timeout

@@ -448,9 +448,8 @@ class GenerationRunner:
         meta["usage"][task] = generation.usage
         meta["endpoints"][task] = generation.endpoint
         answer = clean_completion(generation.text, task)
-        if (
-            not answer and not allow_empty
-        ):  # nothing to build on; recorded as a failure so that --retry-failed asks again
+        if not answer and not allow_empty:
+            # nothing to build on; recorded as a failure so that --retry-failed asks again
             raise GenerationError(f"empty {task} answer", kind="empty", retryable=True, endpoint=generation.endpoint)
         return answer
 
