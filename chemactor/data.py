@@ -7,10 +7,9 @@ stage can be run alone, resumed from disk, or swapped out. Provenance that diffe
 stay free to grow without a schema migration.
 
 Task views (``r2d``, ``d2a``, ``r2a``, and ``a2d``, the way back from actions to text that circle
-review walks) turn a record into a prompt/completion pair. Training,
-inference and evaluation all call :func:`task_view`, so a model is always asked in the form it was
-trained on. Templates are versioned: a record or model stores ``PROMPT_VERSION`` and the text can
-only change under a new version.
+review walks) turn a record into a prompt/completion pair. Training, inference and evaluation all call
+:func:`task_view`, so a model is always asked in the form it was trained on. Templates are versioned:
+a record or model stores ``PROMPT_VERSION`` and the text can only change under a new version.
 """
 
 from __future__ import annotations
@@ -142,7 +141,10 @@ def to_dataset(records: Iterable[Mapping[str, Any]]) -> datasets.Dataset:
 
 @dataclass(frozen=True)
 class PromptTemplate:
-    """A versioned instruction for one task; ``{field}`` slots are filled from the record."""
+    """A versioned instruction for one task.
+
+    The prompt shows the record's ``input_field``; the completion is its ``output_field``.
+    """
 
     task: str
     version: str
@@ -219,7 +221,7 @@ def has_task(record: Mapping[str, Any], task: str, version: str = PROMPT_VERSION
 
 
 def task_view(record: Mapping[str, Any], task: str, version: str = PROMPT_VERSION) -> dict[str, str]:
-    """The prompt/completion pair of ``record`` for ``task`` (``r2d``, ``d2a`` or ``r2a``).
+    """The prompt/completion pair of ``record`` for ``task`` (one of :data:`TASKS`).
 
     The completion ends with a newline so a model learns where to stop; :func:`prompt_for` gives the
     prompt alone for inference on unlabeled input.
