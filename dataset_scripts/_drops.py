@@ -22,7 +22,9 @@ class RowDrops(Counter):
         """A row at ``where`` (``file:line``) is bad: raise :class:`RecordError`, or count it when skipping."""
         if not self.skip_bad_rows:
             error = RecordError(f"{where}: {problem}")
-            raise error from problem if isinstance(problem, Exception) else error
+            if isinstance(problem, Exception):
+                raise error from problem
+            raise error
         # Count by the kind of problem, not the offending text, so the summary stays short.
         reason = "invalid SMILES" if isinstance(problem, InvalidSmilesError) else str(problem).split(" (")[0]
         self[reason] += 1
