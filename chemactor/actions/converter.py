@@ -5,7 +5,7 @@ An action is written as its keyword followed by its fields in declaration order,
 a separator and the sequence ends with an end mark. Parsing reads an action's fields from the end back
 towards the keyword, each free-text value starting at the first occurrence of its keyword. Whatever text
 a field consumes is exactly the text that formatting writes for the value it produced, which is why
-``format(parse(s)) == s`` holds for every string written by the original converter.
+``format(parse(s)) == s`` holds for every string written by paragraph2actions' own converter.
 
 Two spellings keep the format unambiguous, and are reproduced byte for byte: a compound name containing
 ``" ("`` gets a zero-width non-joiner (U+200C) before the ``(`` so that only the quantities' parenthesis
@@ -164,7 +164,7 @@ def _parse_value(spec: dataclasses.Field, rest: str) -> tuple[str, Any]:
         return (rest[: match.start()], int(match.group(1))) if match else (rest, None)
     lead = _lead(keyword)
     # A field written right after the action keyword takes all that is left; a later one starts at the
-    # first occurrence of its keyword, as the original converter reads it.
+    # first occurrence of its keyword, as paragraph2actions' own converter reads it.
     start = rest.find(lead) if keyword and slot is Slot.TEXT else 0
     if start < 0 or not rest.startswith(lead, start):
         return rest, None
