@@ -24,20 +24,16 @@ SOURCE = "examples"
 
 def example_records(directory: str | Path = EXAMPLES_DIR) -> list[dict[str, str]]:
     """All example rows in the record schema: the procedure sentences first, then the reactions."""
-    directory = Path(directory)
+    procedures, reactions = Path(directory) / "procedures.jsonl", Path(directory) / "reactions.jsonl"
     records = []
-    for line_no, row in iter_jsonl(directory / "procedures.jsonl"):
-        records.append(
-            _record(row, directory / "procedures.jsonl", line_no, f"{SOURCE}-procedure-{line_no:03d}", reaction="")
-        )
-    for line_no, row in iter_jsonl(directory / "reactions.jsonl"):
-        where = directory / "reactions.jsonl"
+    for line_no, row in iter_jsonl(procedures):
+        records.append(_record(row, procedures, line_no, f"{SOURCE}-procedure-{line_no:03d}", reaction=""))
+    for line_no, row in iter_jsonl(reactions):
         roles = row.get("components")
         if not isinstance(roles, dict):
-            raise RecordError(f"{where}:{line_no}: field 'components' must be an object of component lists")
-        records.append(
-            _record(row, where, line_no, f"{SOURCE}-reaction-{line_no:02d}", reaction=reaction_from_roles(roles))
-        )
+            raise RecordError(f"{reactions}:{line_no}: field 'components' must be an object of component lists")
+        reaction = reaction_from_roles(roles)
+        records.append(_record(row, reactions, line_no, f"{SOURCE}-reaction-{line_no:02d}", reaction=reaction))
     return records
 
 
