@@ -389,8 +389,7 @@ def evaluate(
 
     try:
         dataset = load_split_data(data, data_dir)
-        is_endpoint = model.startswith(("http://", "https://"))
-        predictors = load_predictors(model, batch_size, max_new_tokens, **({"api": api} if is_endpoint else {}))
+        predictors = load_predictors(model, batch_size, max_new_tokens, api=api)  # api matters to endpoints only
         report = evaluate_model(predictors, dataset, output, split, circle_rounds=circle_rounds, batch_size=batch_size)
     except (RecordError, FileNotFoundError, KeyError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)

@@ -14,7 +14,7 @@ number in a report means exactly what the metric card says. Outputs in ``output_
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,10 +25,8 @@ from tqdm.auto import tqdm
 from chemactor.data import has_task, prompt_for
 from chemactor.inference import ActionExtractor, Completer, ProcedureWriter
 from chemactor.scoring.action_metrics import action_metrics, levenshtein_similarities
-from chemactor.scoring.circle import circle_scores, run_circle
+from chemactor.scoring.circle import Converter, circle_scores, run_circle
 from chemactor.scoring.procedure_metrics import procedure_metrics
-
-Converter = Callable[[list[str]], list[str]]
 
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
@@ -73,7 +71,8 @@ def load_predictors(
 ) -> Predictors:
     """Predictors for a local model directory, or for an endpoint URL (``http://`` or ``https://``).
 
-    ``endpoint_options`` go to :class:`~chemactor.generation.backends.EndpointBackend` (``model``, ``api``).
+    ``endpoint_options`` go to :class:`~chemactor.generation.backends.EndpointBackend` (``model``, ``api``);
+    a local directory ignores them.
     """
     text = str(model)
     if text.startswith(("http://", "https://")):
