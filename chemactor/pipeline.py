@@ -245,13 +245,10 @@ def run_training(config: PipelineConfig, inputs: Mapping[str, Path], output: Pat
     The section holds the recipe's own fields (``chemactor.training.ScriptArguments``, TRL's ``SFTConfig``
     and ``ModelConfig``); seeds and generated data come from the previous stages instead of ``seed_sources``.
     """
-    from transformers import set_seed
-
     from chemactor.data import load_generated
     from chemactor.training import TrainingData, build_trainer, mix_generated, train_and_save
 
     args, training_args, model_args = config.training_arguments(output / "model")
-    set_seed(training_args.seed)
     seeds = _load_seed_records(inputs["seeds"])
     selected_dir = inputs["selection"] / "selected"
     records = datasets.DatasetDict({"train": seeds["train"], "validation": seeds["validation"]})
