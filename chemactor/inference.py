@@ -123,10 +123,8 @@ class EndpointCompleter:
 
     def complete(self, prompts: Sequence[str], batch_size: int = 8, progress: bool = True) -> list[str]:
         """Answers in input order; ``batch_size`` is moot here, the backend keeps the server busy instead."""
-        chat = self.backend.api == "chat"
-        items = [[{"role": "user", "content": prompt}] if chat else prompt for prompt in prompts]
         results = self.backend.generate_many(
-            items, progress=progress, max_new_tokens=self.max_new_tokens, temperature=0.0
+            prompts, progress=progress, max_new_tokens=self.max_new_tokens, temperature=0.0
         )
         return [
             Failure(f"generation failed ({result.kind}): {result}")
