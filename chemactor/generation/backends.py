@@ -56,7 +56,8 @@ class GenerationError(Exception):
     """A request that failed for good (retries exhausted, or not worth retrying).
 
     ``kind`` names the failure for summaries and ``--retry-failed``: ``validation``, ``overloaded``,
-    ``generation``, ``server``, ``timeout``, ``connection``, ``garbage``, ``http``, ``offline`` or ``local``.
+    ``generation``, ``server``, ``timeout``, ``connection``, ``garbage``, ``http``, ``offline``, ``local``,
+    or ``empty`` (the generation runner's verdict on a blank answer).
     """
 
     def __init__(
