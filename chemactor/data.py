@@ -311,6 +311,7 @@ def write_records(records: Iterable[Mapping[str, Any]], path: str | Path) -> Pat
 # --- loading seeds and generated data -------------------------------------------------------------------
 
 SEED_SOURCES: tuple[str, ...] = ("paragraph2actions", "smiles2actions", "ord")
+EXAMPLES_SOURCE = "examples"
 
 
 @dataclass
@@ -351,7 +352,15 @@ def build_seeds(source: str, data_dir: str | Path | None = None, *, skip_bad_row
 
 
 def load_seeds(source: str, data_dir: str | Path | None = None) -> datasets.DatasetDict:
-    """One seed source as train/validation/test in the record schema (see :func:`build_seeds`)."""
+    """One seed source as train/validation/test in the record schema (see :func:`build_seeds`).
+
+    ``examples`` names the small example set the package ships (:mod:`chemactor.examples`), so every stage
+    that takes a seed source also runs with no reference data at all.
+    """
+    if source == EXAMPLES_SOURCE:
+        from chemactor.examples import load_examples
+
+        return load_examples()
     return build_seeds(source, data_dir).dataset
 
 

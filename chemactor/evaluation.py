@@ -87,13 +87,10 @@ def load_predictors(
 def load_split_data(spec: str | Path, data_dir: str | Path | None = None) -> datasets.DatasetDict:
     """Records to evaluate on, by split: ``examples`` (the shipped set), a seed source name (``data_dir``),
     a ``save_to_disk`` folder, or a JSONL file of records (grouped by their ``split`` field)."""
-    from chemactor.data import SEED_SOURCES, load_seeds, read_records, to_dataset
-    from chemactor.examples import load_examples
+    from chemactor.data import EXAMPLES_SOURCE, SEED_SOURCES, load_seeds, read_records, to_dataset
 
     text, path = str(spec), Path(spec)
-    if text == "examples":
-        return load_examples()
-    if text in SEED_SOURCES:
+    if text == EXAMPLES_SOURCE or text in SEED_SOURCES:
         return load_seeds(text, data_dir)
     if path.is_dir():
         loaded = datasets.load_from_disk(text)

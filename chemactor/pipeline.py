@@ -175,14 +175,10 @@ def _load_seed_records(directory: Path) -> datasets.DatasetDict:
 def run_seeds(config: PipelineConfig, inputs: Mapping[str, Path], output: Path) -> dict[str, Any]:
     """Seed records of every source, concatenated per split (``examples``: the set the project ships)."""
     from chemactor.data import load_seeds, write_records
-    from chemactor.examples import load_examples
 
     stage = config.options("seeds")
     limit = stage["max_rows_per_split"]
-    parts = [
-        load_examples() if source == "examples" else load_seeds(source, stage["data_dir"])
-        for source in stage["sources"]
-    ]
+    parts = [load_seeds(source, stage["data_dir"]) for source in stage["sources"]]
     splits = {}
     for split in SPLITS:
         pieces = [part[split] for part in parts if split in part]

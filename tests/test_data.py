@@ -107,3 +107,11 @@ def test_text_hash_ignores_case_and_spacing_only():
     assert text_hash("Stir  the\nmixture") == text_hash("stir the mixture")
     assert text_hash("stir the mixture") != text_hash("stir the mixtures")
     assert json.dumps(text_hash("a"))  # a plain string, usable as a key
+
+
+def test_examples_is_a_seed_source_that_needs_no_data_dir():
+    from chemactor.data import load_seeds
+    from chemactor.examples import load_examples
+
+    seeds, examples = load_seeds("examples"), load_examples()
+    assert {split: seeds[split]["id"] for split in seeds} == {split: examples[split]["id"] for split in examples}

@@ -16,7 +16,15 @@ from typing import Any
 import datasets
 import numpy as np
 
-from chemactor.data import RECORD_FIELDS, SEED_SOURCES, load_generated, load_seeds, update_meta, write_records
+from chemactor.data import (
+    EXAMPLES_SOURCE,
+    RECORD_FIELDS,
+    SEED_SOURCES,
+    load_generated,
+    load_seeds,
+    update_meta,
+    write_records,
+)
 from chemactor.selection.report import write_report
 from chemactor.selection.selector import DivergenceSelector, SelectionInputError
 
@@ -24,9 +32,9 @@ __all__ = ["load_pairs", "run_selection"]
 
 
 def load_pairs(spec: str | Path, data_dir: str | Path | None = None) -> datasets.Dataset:
-    """Rows with ``description`` and ``actions`` from a seed source name (its train split), a generation
-    output folder, or a ``.jsonl``/``.json``/``.parquet`` file."""
-    if str(spec) in SEED_SOURCES:
+    """Rows with ``description`` and ``actions`` from a seed source name or ``examples`` (its train split), a
+    generation output folder, or a ``.jsonl``/``.json``/``.parquet`` file."""
+    if str(spec) == EXAMPLES_SOURCE or str(spec) in SEED_SOURCES:
         return load_seeds(str(spec), data_dir)["train"]
     path = Path(spec)
     if path.is_dir():
