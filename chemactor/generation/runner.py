@@ -199,12 +199,7 @@ def read_inputs(
     elif path.suffix == ".parquet":
         rows = list(datasets.Dataset.from_parquet(str(path)))
     else:
-        if source == "examples":
-            from chemactor.examples import load_examples
-
-            splits = load_examples()
-        else:
-            splits = load_seeds(source, data_dir)
+        splits = load_seeds(source, data_dir)
         rows = [row for name in splits for row in splits[name]]
     if split is not None:
         rows = [row for row in rows if row["split"] == split]
