@@ -52,12 +52,13 @@ from chemactor.actions.model import (
     Yield,
     iter_chemicals,
 )
-from chemactor.actions.validation import validate_actions
+from chemactor.actions.validation import SOLUTION, validate_actions
 
 __all__ = [
     "ACTION_CLASSES",
     "ACTION_NAMES",
     "PH",
+    "SOLUTION",
     "SPECIAL_ACTION_NAMES",
     "STYLES",
     "Action",

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from chemactor.actions import ActionParseError, iter_chemicals, parse_actions
+from chemactor.actions import SOLUTION, ActionParseError, iter_chemicals, parse_actions
 
 # unit spelling -> kind; a number is swapped only together with a unit of one kind, in both texts
 UNIT_KINDS: dict[str, str] = {
@@ -166,6 +166,6 @@ def _swappable(name: str) -> bool:
         and not GENERIC_WORDS.intersection(words)
         and "\u200c" not in name
         and not name.isdigit()
-        and name != "SLN"
+        and name != SOLUTION
         and not name.startswith("$")
     )

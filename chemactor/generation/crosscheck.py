@@ -14,12 +14,12 @@ from typing import Any
 
 from rapidfuzz import fuzz
 
-from chemactor.actions import ActionParseError, iter_chemicals, parse_actions, validate_actions
+from chemactor.actions import SOLUTION, ActionParseError, iter_chemicals, parse_actions, validate_actions
 from chemactor.chem import InvalidSmilesError, reaction_products
 from chemactor.generation.augment import numeric_values
 
 PLACEHOLDER = re.compile(r"^\$-?\d+\$$")
-NOT_COMPOUNDS = frozenset({"SLN"})  # the solution made by the last MAKESOLUTION, not a compound name
+NOT_COMPOUNDS = frozenset({SOLUTION})  # the solution made by the last MAKESOLUTION, not a compound name
 FUZZY_THRESHOLD = 90.0  # partial-ratio similarity that counts a compound name as mentioned
 
 
