@@ -19,6 +19,8 @@ from functools import lru_cache
 
 from rdkit import Chem, rdBase
 
+from chemactor.errors import InputError
+
 __all__ = [
     "AGENT_ROLES",
     "COMPONENT_ROLES",
@@ -42,7 +44,7 @@ AGENT_ROLES: tuple[str, ...] = COMPONENT_ROLES[1:-1]
 rdBase.DisableLog("rdApp.*")
 
 
-class InvalidSmilesError(ValueError):
+class InvalidSmilesError(InputError):
     """RDKit cannot read a molecule or a reaction; ``.smiles`` is the offending text."""
 
     def __init__(self, smiles: str, reason: str, reaction: str | None = None) -> None:

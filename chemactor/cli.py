@@ -28,13 +28,22 @@ def _version_callback(value: bool) -> None:
         raise typer.Exit()
 
 
+_DEBUG = {"on": False}
+
+
 @app.callback()
 def _root(
     version: bool = typer.Option(
         False, "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."
     ),
+    debug: bool = typer.Option(False, "--debug", help="Show the traceback of an error, not just its message."),
 ) -> None:
-    """ChemActor command line."""
+    """ChemActor command line.
+
+    Exit codes: 0 complete; 1 user error (the message names the file, key or row); 2 interrupted (rerun the
+    same command to resume); 3 finished with failed items (rerun with --retry-failed).
+    """
+    _DEBUG["on"] = debug
 
 
 data_app = typer.Typer(help="Build, export and publish the ChemActor datasets.", no_args_is_help=True)
@@ -257,7 +266,7 @@ def _converter(
     cls = ActionExtractor if kind == "extract" else ProcedureWriter
     if bool(model) == bool(endpoint):
         typer.echo("error: give exactly one of --model (folder or Hub repo) and --endpoint", err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(1)
     if endpoint:
         return cls.from_endpoint(endpoint, max_new_tokens, api=api, model=served_model)
     return cls.from_pretrained(model, max_new_tokens)
@@ -271,14 +280,14 @@ def _run_conversion(items: list[str] | None, input: Path | None, output: Path | 
 
     if bool(items) == bool(input):
         typer.echo("error: give the inputs as arguments or with --input FILE, not both", err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(1)
     if input is None:
         for row in convert(items):
             typer.echo(json.dumps(row, ensure_ascii=False))
         return
     if output is None:
         typer.echo("error: --input needs --output (a JSONL file, appended to when resuming)", err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(1)
     try:
         written = convert_file(convert, input, output)
     except (ResumeError, OSError) as exc:
@@ -347,12 +356,12 @@ def check_actions(
 
     if style not in STYLES:
         typer.echo(f"error: unknown style {style!r}; known: {', '.join(STYLES)}", err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(1)
     lines = path.read_text(encoding="utf-8").splitlines()
     reaction_lines = reactions.read_text(encoding="utf-8").splitlines() if reactions else [""] * len(lines)
     if len(reaction_lines) != len(lines):
         typer.echo(f"error: {path} has {len(lines)} lines but {reactions} has {len(reaction_lines)}", err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(1)
     flawed = 0
     for number, (text, reaction) in enumerate(zip(lines, reaction_lines, strict=True), start=1):
         try:
@@ -419,15 +428,37 @@ def pipeline(
         results = run_pipeline(config, force=force or (), until=until, log=typer.echo)
     except (PipelineConfigError, FileNotFoundError) as exc:
         typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
+        raise typer.Exit(1) from exc
     for result in results:
         typer.echo(f"{result.name:<11} {result.status:<8} {result.directory}")
     typer.echo(f"report: {config.output_dir / 'report.md'}")
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: a user error prints one line and exits with its documented code.
+
+    Only :class:`~chemactor.errors.ChemActorError` (and ``OSError``, whose message names the path: a full
+    disk, a missing or read-only folder) is turned into a one-line message; any other exception is a bug
+    and keeps its traceback. ``--debug`` shows the traceback of user errors too.
+    """
+    import sys
+
+    from chemactor.errors import EXIT_INTERRUPTED, EXIT_USER_ERROR, ChemActorError
+
+    try:
+        app()
+    except SystemExit as exc:
+        if exc.code == 130:  # typer's exit for Ctrl-C
+            typer.echo("interrupted: rerun the same command to resume", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        if exc.code == 2:  # click's usage error is a user error here; 2 means "interrupted, resumable"
+            sys.exit(EXIT_USER_ERROR)
+        raise
+    except (ChemActorError, OSError) as exc:
+        if _DEBUG["on"]:
+            raise
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(getattr(exc, "exit_code", EXIT_USER_ERROR))
 
 
 if __name__ == "__main__":

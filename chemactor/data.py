@@ -27,6 +27,8 @@ from typing import Any
 
 import datasets
 
+from chemactor.errors import InputError
+
 RECORD_FIELDS: tuple[str, ...] = ("id", "source", "reaction_smiles", "description", "actions", "split", "meta")
 
 RECORD_FEATURES = datasets.Features(
@@ -55,7 +57,7 @@ SPLITS: tuple[str, ...] = ("train", "validation", "test")
 TASKS: tuple[str, ...] = ("r2d", "d2a", "r2a", "a2d")
 
 
-class RecordError(ValueError):
+class RecordError(InputError):
     """A row does not fit the record schema; the message names the row and the field."""
 
 

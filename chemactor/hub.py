@@ -25,21 +25,14 @@ from huggingface_hub import DatasetCard, DatasetCardData, HfApi, ModelCard, Mode
 from huggingface_hub.errors import HfHubHTTPError
 
 from chemactor.data import FIELD_DESCRIPTIONS
+from chemactor.errors import OutputError, PublishError
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "model_cards"
 METRICS = Path(__file__).resolve().parents[1] / "metrics"
 CARD = "README.md"
 
 
-class PublishError(RuntimeError):
-    """A push to the Hub failed; ``.status`` is the HTTP status when the server answered."""
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class ExportError(ValueError):
+class ExportError(OutputError):
     """An export folder cannot be written or is not an export (names the folder and the problem)."""
 
 

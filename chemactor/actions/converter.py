@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chemactor.actions.model import ACTION_CLASSES, Action, Chemical, Slot, is_required, slots
+from chemactor.errors import InputError
 
 ZWNJ = "\u200c"
 _NAME_PAREN, _NAME_PAREN_ESCAPED = " (", f" {ZWNJ}("
@@ -28,7 +29,7 @@ _NAME_PAREN, _NAME_PAREN_ESCAPED = " (", f" {ZWNJ}("
 _REPETITIONS = re.compile(r" ([2-9]|[1-9][0-9]+) x$")
 
 
-class ActionParseError(ValueError):
+class ActionParseError(InputError):
     """An action string does not follow the grammar.
 
     ``index`` is the 0-based position of the failing action in the sequence, ``text`` its text and

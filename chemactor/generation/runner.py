@@ -38,6 +38,7 @@ from tqdm.auto import tqdm
 
 from chemactor.actions import ACTION_NAMES
 from chemactor.data import RecordError, actions_style, get_meta, iter_jsonl, load_seeds, make_record, read_records
+from chemactor.errors import ResumeError
 from chemactor.generation.backends import (
     AugmentBackend,
     Backend,
@@ -58,10 +59,6 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "augment": ("description", "actions"),
 }
 MANIFEST_FORMAT = "chemactor-generation/1"
-
-
-class ResumeError(ValueError):
-    """The output directory holds rows made with other settings; resuming would mix two datasets."""
 
 
 @dataclass

@@ -35,6 +35,7 @@ import datasets
 import numpy as np
 from tqdm.auto import tqdm
 
+from chemactor.errors import InputError
 from chemactor.selection.divergence import DIVERGENCES, bag_counts, sample_divergences, set_divergences, smoothed
 from chemactor.selection.features import Bags, Batch, View, default_views
 
@@ -53,7 +54,7 @@ DEFAULT_WEIGHTS: dict[str, float] = {
 _DEDUP_TEXT = re.compile(r"[\W_]+")
 
 
-class SelectionInputError(ValueError):
+class SelectionInputError(InputError):
     """The reference or the pool cannot be used as given; the message names the dataset and the problem."""
 
 
