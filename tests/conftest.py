@@ -1,4 +1,4 @@
-"""Shared test configuration: offline Hugging Face settings and the location of the reference data."""
+"""Shared test configuration: offline Hugging Face settings, hypothesis settings and the reference data."""
 
 from __future__ import annotations
 
@@ -6,19 +6,26 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 for _name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_EVALUATE_OFFLINE", "HF_HUB_DISABLE_TELEMETRY"):
     os.environ.setdefault(_name, "1")
 
+# Property tests check parsers, not speed: a busy CI machine must not turn a slow example into a failure.
+settings.register_profile("chemactor", deadline=None)
+settings.load_profile("chemactor")
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("CHEMACTOR_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))
+SHIPPED_DATA = Path(__file__).with_name("data") / "reference"
+SHARED_DATA = Path(os.environ.get("CHEMACTOR_DATA_DIR") or SHIPPED_DATA)
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """The reference data folder (``../shared/data`` or ``$CHEMACTOR_DATA_DIR``)."""
+    """The reference data folder: ``$CHEMACTOR_DATA_DIR`` (e.g. the full set) or the copy the repository ships
+    (``tests/data/reference``: both IBM sets whole, a sample of ORD)."""
     if not (SHARED_DATA / "paragraph2actions").is_dir():
-        pytest.fail(f"reference data not found at {SHARED_DATA}; set CHEMACTOR_DATA_DIR")
+        pytest.fail(f"CHEMACTOR_DATA_DIR={SHARED_DATA} holds no reference data (no paragraph2actions/ folder)")
     return SHARED_DATA
 
 
@@ -49,7 +56,7 @@ def tgi_server(monkeypatch):
 @pytest.fixture(scope="session")
 def seed_builds(shared_data):
     """Every seed source built once per session from the reference data: ``{source: DatasetBuild}``
-    (``.dataset`` is the DatasetDict; ORD has 14k rows, so build it here rather than per test)."""
+    (``.dataset`` is the DatasetDict; the full ORD set has 14k rows, so build it here rather than per test)."""
     from chemactor.data import SEED_SOURCES, build_seeds
 
     return {source: build_seeds(source, shared_data) for source in SEED_SOURCES}
