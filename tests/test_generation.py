@@ -165,7 +165,7 @@ def test_crosscheck_passes_a_consistent_triple():
     actions = "ADD Aniline (1.0 g, 10.7 mmol); ADD THF (10 mL); STIR for 2 h at 25 °C; YIELD amide (1.2 g, 80%)."
     roles = {"reactants": [{"name": "aniline", "smiles": "Nc1ccccc1"}]}
     verdict = crosscheck(actions, DESCRIPTION, "Nc1ccccc1>>CC(=O)Nc1ccccc1", roles)
-    checks = ["parse", "valid", "compounds_in_description", "quantities_agree", "product_yielded"]
+    checks = ["parse", "valid", "compounds_in_description", "quantities_agree", "product_yielded", "amounts_agree"]
     checks.append("reactants_in_description")
     assert verdict == {"passed": True, "checks": dict.fromkeys(checks, True), "reasons": []}
     missing = crosscheck(actions, DESCRIPTION, roles={"reactants": [{"name": "acetic anhydride", "smiles": "x"}]})

@@ -12,7 +12,7 @@ for fully specified sequences with ``allow_unknown=False``.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from chemactor.actions.model import (
@@ -34,7 +34,12 @@ _PLACEHOLDER = re.compile(r"\$(-?\d+)\$")
 
 
 def validate_actions(
-    actions: Sequence[Action], reaction: str | Sequence[str] | None = None, *, allow_unknown: bool = True
+    actions: Sequence[Action],
+    reaction: str | Sequence[str] | None = None,
+    *,
+    allow_unknown: bool = True,
+    components: Mapping[str, Sequence[Mapping[str, str]]] | None = None,
+    amounts: bool = False,
 ) -> list[str]:
     """The problems of an action sequence, each naming the action (0-based index and keyword); ``[]`` if none.
 
@@ -43,6 +48,10 @@ def validate_actions(
     names, and a full reaction's procedure must YIELD something; a list of precursor SMILES gives the
     precursors only; ``""`` counts as no reaction. An unreadable reaction SMILES raises
     :class:`chemactor.chem.InvalidSmilesError`.
+
+    With ``components`` (a record's ``meta["components"]``: ``{role: [{"name", "smiles"}, ...]}``) or
+    ``amounts=True``, the amounts are checked too: masses, moles, equivalents and yields of the compounds
+    whose structure is known (see :mod:`chemactor.stoichiometry`); each disagreement is a problem.
     """
     if isinstance(reaction, str) and not reaction.strip():
         reaction = None  # records keep an unknown reaction as ""
@@ -54,6 +63,10 @@ def validate_actions(
         problems.extend(f"{where}: {problem}" for problem in _placeholder_problems(action, precursors, products))
     problems.extend(_solution_problems(actions))
     problems.extend(_sequence_problems(actions, full_procedure=isinstance(reaction, str)))
+    if amounts or components:
+        from chemactor.stoichiometry import amount_problems  # RDKit only when amounts are checked
+
+        problems.extend(amount_problems(actions, reaction if isinstance(reaction, str) else None, components))
     return problems
 
 

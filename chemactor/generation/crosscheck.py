@@ -2,7 +2,8 @@
 
 An LLM writes the description and then the actions, and either step can drift: an action sequence that
 does not parse, a compound the text never mentions, a quantity that changed on the way, a product that is
-never isolated. Each check gives a verdict and a reason, all of which go into the row's ``meta``; rows
+never isolated, amounts that do not add up (a mass and moles that imply the wrong molar mass, a yield
+the product's mass cannot give). Each check gives a verdict and a reason, all of which go into the row's ``meta``; rows
 that fail are kept, because deciding what to keep is the selection stage's job, and a reason is data.
 """
 
@@ -17,6 +18,7 @@ from rapidfuzz import fuzz
 from chemactor.actions import SOLUTION, ActionParseError, iter_chemicals, parse_actions, validate_actions
 from chemactor.chem import InvalidSmilesError, reaction_products
 from chemactor.generation.augment import numeric_values
+from chemactor.stoichiometry import Structures, check_amounts, mentions_from_actions
 
 PLACEHOLDER = re.compile(r"^\$-?\d+\$$")
 NOT_COMPOUNDS = frozenset({SOLUTION})  # the solution made by the last MAKESOLUTION, not a compound name
@@ -98,6 +100,15 @@ def crosscheck(
             checks["product_yielded"] = any(action.name == "YIELD" for action in parsed)
             if not checks["product_yielded"]:
                 reasons.append("product: no YIELD action")
+
+    try:
+        structures = Structures.build(reaction_smiles or None, roles)
+    except InvalidSmilesError:  # already reported above, with the product check
+        structures = Structures.build(None, roles)
+    amounts = check_amounts(mentions_from_actions(parsed), structures)
+    if amounts:
+        checks["amounts_agree"] = all(check.agrees for check in amounts)
+        reasons += [f"amounts: {check}" for check in amounts if not check.agrees]
 
     reactant_names = [c.get("name") for c in (roles or {}).get("reactants", []) if c.get("name")]
     if reactant_names:
