@@ -9,7 +9,7 @@ rule-based augment generator run over the seed train pairs (``--samples`` varian
 - seeds + all generated rows;
 - seeds + randomly chosen generated rows, as many as divergence selection keeps;
 - seeds + divergence-selected rows (``DivergenceSelector``, the lowest-divergence ``--fraction`` of the pool);
-- seeds + selected rows at mixing ratios 1:1, 1:3, 1:5 (seeds:generated, ``chemactor.selection.mix``).
+- seeds + selected rows at mixing ratios 1:1, 1:3, 1:5 (seeds:generated, ``chemactor.builders.mix``).
 
 Every condition trains the same tiny from-scratch model with the same budget (``--steps`` optimizer steps
 of ``--batch-size`` rows) through the SFT recipe (``chemactor.training.build_trainer``), then extracts
@@ -33,12 +33,12 @@ import datasets
 import numpy as np
 
 from benchmarks._results import machine_line, write_section
-from chemactor.data import load_generated, load_seeds
+from chemactor.builders import load_generated, load_seeds, mix
 from chemactor.generation.backends import AugmentBackend
 from chemactor.generation.runner import GenerationRunner, RunSettings
 from chemactor.inference import ActionExtractor
 from chemactor.scoring import action_metrics
-from chemactor.selection import DivergenceSelector, mix
+from chemactor.selection import DivergenceSelector
 
 ROOT = Path(__file__).resolve().parents[1]
 RATIOS: tuple[str, ...] = ("1:1", "1:3", "1:5")

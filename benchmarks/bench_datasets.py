@@ -23,7 +23,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _results import machine_line, write_section  # noqa: E402
 
-from chemactor.data import SEED_SOURCES, build_seeds  # noqa: E402
+from chemactor.builders import build_seeds  # noqa: E402
+from chemactor.data import SEED_SOURCES  # noqa: E402
 from chemactor.hub import export_dataset  # noqa: E402
 
 

@@ -30,7 +30,8 @@ from pathlib import Path
 import datasets
 
 from chemactor.actions import ACTION_NAMES, ActionParseError, iter_chemicals, parse_actions
-from chemactor.data import iter_jsonl, load_seeds
+from chemactor.builders import load_seeds
+from chemactor.data import iter_jsonl
 from chemactor.examples import load_examples
 
 GOOD_KINDS = ("real", "consistent_edit")

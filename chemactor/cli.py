@@ -66,8 +66,9 @@ def data_build(
     """Build seed (or generated) datasets and export them so that `load_dataset(OUTPUT, CONFIG)` works."""
     import json
 
+    from chemactor.builders import build_generated, build_seeds
     from chemactor.chem import InvalidSmilesError
-    from chemactor.data import SEED_SOURCES, RecordError, build_generated, build_seeds
+    from chemactor.data import SEED_SOURCES, RecordError
     from chemactor.hub import ExportError, export_dataset
 
     sources = SEED_SOURCES if source == "all" else (source,)

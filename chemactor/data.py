@@ -17,9 +17,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import tempfile
-import time
 import warnings
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,6 +101,8 @@ def validate_record(record: Mapping[str, Any], where: str = "") -> None:
         meta = json.loads(record["meta"]) if record["meta"] else {}
     except json.JSONDecodeError as exc:
         raise RecordError(f"{prefix}field 'meta' is not JSON: {exc.msg} in {record['meta'][:80]!r}") from exc
+    except (ValueError, RecursionError) as exc:  # an integer of 5000 digits, objects nested 100k deep
+        raise RecordError(f"{prefix}field 'meta' is not usable JSON: {type(exc).__name__}") from exc
     if not isinstance(meta, dict):
         raise RecordError(f"{prefix}field 'meta' must be a JSON object, got {type(meta).__name__}")
 
@@ -254,42 +255,48 @@ def iter_jsonl(
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """``(line number, object)`` for each non-blank line of a JSONL file (``.gz`` read transparently).
 
-    A line that is not a JSON object raises :class:`RecordError` naming the file and line, so a broken
-    shard never turns into a silently shorter dataset; with ``on_error``, that callable gets
+    A line that is not UTF-8 or not a JSON object raises :class:`RecordError` naming the file and line, so
+    a broken shard never turns into a silently shorter dataset; with ``on_error``, that callable gets
     ``(where, problem)`` instead and the line is skipped. The one exception is an unparsable *last* line
     without a newline: writers append whole lines, so that is a write cut off by a killed process (the
-    generation runner trims it when it resumes); it is skipped with a warning, since it was never a row.
+    writers trim it when they resume); it is skipped with a warning, since it was never a row. A file that
+    cannot be read at all (a folder, a corrupt ``.gz``) raises :class:`RecordError` naming the file.
     """
     path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                if not line.endswith("\n"):
-                    warnings.warn(f"{path}:{line_no}: skipping a torn last line (an interrupted write)", stacklevel=2)
-                    return
-                problem = f"not JSON ({exc.msg} at column {exc.colno})"
-            else:
-                if isinstance(row, dict):
+    line_no = 0
+    try:
+        with gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb") as handle:
+            for line_no, raw in enumerate(handle, start=1):
+                if not raw.strip():
+                    continue
+                row, problem = _parse_line(raw)
+                if problem is None and isinstance(row, dict):
                     yield line_no, row
                     continue
-                problem = f"expected a JSON object, got {type(row).__name__}"
-            if on_error is None:
-                raise RecordError(f"{path}:{line_no}: {problem}")
-            on_error(f"{path}:{line_no}", problem)
+                if problem is not None and not raw.endswith(b"\n"):
+                    warnings.warn(f"{path}:{line_no}: skipping a torn last line (an interrupted write)", stacklevel=2)
+                    return
+                problem = problem or f"expected a JSON object, got {type(row).__name__}"
+                if on_error is None:
+                    raise RecordError(f"{path}:{line_no}: {problem}")
+                on_error(f"{path}:{line_no}", problem)
+    except (OSError, EOFError, zlib.error) as exc:  # IsADirectoryError, BadGzipFile, a truncated .gz ...
+        where = f"{path}:{line_no + 1}" if line_no else str(path)
+        raise RecordError(f"{where}: cannot read: {exc}") from exc
 
 
-def read_records(path: str | Path) -> list[dict[str, str]]:
-    """The records of a JSONL file, each validated; the first bad line raises naming file and line."""
-    records = []
-    for line_no, row in iter_jsonl(path):
-        validate_record(row, where=f"{path}:{line_no}")
-        records.append({name: row[name] for name in RECORD_FIELDS})
-    return records
+def _parse_line(raw: bytes) -> tuple[Any, str | None]:
+    """The JSON value of one line, or ``(None, problem)`` saying why it has none."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, f"not UTF-8 (byte {raw[exc.start]:#04x} at column {exc.start + 1})"
+    try:
+        return json.loads(text), None
+    except json.JSONDecodeError as exc:
+        return None, f"not JSON ({exc.msg} at column {exc.colno})"
+    except (ValueError, RecursionError) as exc:  # an integer of 5000 digits, arrays nested 100k deep
+        return None, f"not JSON ({type(exc).__name__}: {str(exc)[:80]})"
 
 
 def write_records(records: Iterable[Mapping[str, Any]], path: str | Path) -> Path:
@@ -310,118 +317,8 @@ def write_records(records: Iterable[Mapping[str, Any]], path: str | Path) -> Pat
     return path
 
 
-# --- loading seeds and generated data -------------------------------------------------------------------
+# --- names of record sources ---------------------------------------------------------------------------
+# The builders (:mod:`chemactor.builders`) read them; the names live here so that any layer can check one.
 
 SEED_SOURCES: tuple[str, ...] = ("paragraph2actions", "smiles2actions", "ord")
 EXAMPLES_SOURCE = "examples"
-
-
-@dataclass
-class DatasetBuild:
-    """One source as built: its splits, the rows dropped by reason, and how long it took."""
-
-    source: str
-    dataset: datasets.DatasetDict
-    dropped: dict[str, int]
-    seconds: float
-
-    def summary(self) -> dict[str, Any]:
-        """Rows per split, dropped rows by reason and procedure texts shared across splits (must be 0)."""
-        return {
-            "rows": {split: len(rows) for split, rows in self.dataset.items()},
-            "dropped": dict(sorted(self.dropped.items())),
-            "cross_split_texts": cross_split_texts(self.dataset),
-            "build_seconds": round(self.seconds, 2),
-        }
-
-
-def build_seeds(source: str, data_dir: str | Path | None = None, *, skip_bad_rows: bool = False) -> DatasetBuild:
-    """Build one seed source (``paragraph2actions``, ``smiles2actions`` or ``ord``) with ``ChemActorSeeds``.
-
-    Data come from ``data_dir`` (the layout of the reference data) or, without one, from the upstream
-    files. Always regenerated (never read from a stale cache), so the drop counts are those of this run.
-    A bad row raises :class:`RecordError` naming file and line, unless ``skip_bad_rows``: then it is
-    dropped and counted by reason, like the rows a source cannot use (an ORD reaction without SMILES).
-    """
-    from dataset_scripts.chemactor_seeds import ChemActorSeeds
-
-    if source not in SEED_SOURCES:
-        raise ValueError(f"unknown seed source {source!r}; known: {', '.join(SEED_SOURCES)}")
-    started = time.perf_counter()
-    directory = str(data_dir) if data_dir is not None else None
-    dataset, builder = _prepare(ChemActorSeeds, config_name=source, data_dir=directory, skip_bad_rows=skip_bad_rows)
-    return DatasetBuild(source, dataset, dict(builder.dropped), time.perf_counter() - started)
-
-
-def load_seeds(source: str, data_dir: str | Path | None = None) -> datasets.DatasetDict:
-    """One seed source as train/validation/test in the record schema (see :func:`build_seeds`).
-
-    ``examples`` names the small example set the package ships (:mod:`chemactor.examples`), so every stage
-    that takes a seed source also runs with no reference data at all.
-    """
-    if source == EXAMPLES_SOURCE:
-        from chemactor.examples import load_examples
-
-        return load_examples()
-    return build_seeds(source, data_dir).dataset
-
-
-def load_generated(path: str | Path, skip_bad_rows: bool = False) -> datasets.Dataset:
-    """The records of a generation output directory (JSONL shards and/or parquet), provenance kept in ``meta``.
-
-    Bad rows raise :class:`RecordError` naming file and line unless ``skip_bad_rows`` (then they are
-    dropped, logged and counted by reason: see :func:`build_generated`).
-    """
-    return _build_generated(path, skip_bad_rows)[0]
-
-
-def build_generated(path: str | Path, *, skip_bad_rows: bool = False) -> DatasetBuild:
-    """A generation output directory as ``source="generated"``, split by each row's own ``split`` column.
-
-    The form to export and publish generated data in, beside the seeds (``chemactor data build
-    --source generated --data-dir DIR``).
-    """
-    started = time.perf_counter()
-    rows, builder = _build_generated(path, skip_bad_rows)
-    present = set(rows["split"])
-    splits = {split: rows.filter(lambda row, s=split: row["split"] == s) for split in SPLITS if split in present}
-    return DatasetBuild("generated", datasets.DatasetDict(splits), dict(builder.dropped), time.perf_counter() - started)
-
-
-def _build_generated(path: str | Path, skip_bad_rows: bool) -> tuple[datasets.Dataset, datasets.DatasetBuilder]:
-    from dataset_scripts.chemactor_generated import ChemActorGenerated
-
-    dataset, builder = _prepare(ChemActorGenerated, data_dir=str(path), skip_bad_rows=skip_bad_rows)
-    return dataset["train"], builder
-
-
-def cross_split_texts(dataset: datasets.DatasetDict) -> int:
-    """How many distinct (normalized) descriptions occur in more than one split: a leak when above 0."""
-    seen: dict[str, set[str]] = {}
-    for split, rows in dataset.items():
-        for text in rows["description"]:
-            if text:
-                seen.setdefault(text_hash(text), set()).add(split)
-    return sum(len(splits) > 1 for splits in seen.values())
-
-
-def _prepare(
-    builder_class: type[datasets.DatasetBuilder], **kwargs: Any
-) -> tuple[datasets.DatasetDict, datasets.DatasetBuilder]:
-    """Build into a private, temporary cache and load the splits into memory; return them and the builder.
-
-    A fresh cache each time means no stale result and no collision when several processes build the
-    same config at once (a shared cache with forced regeneration deletes files under a neighbour).
-    ``datasets`` wraps any exception raised while generating examples in ``DatasetGenerationError``;
-    our own typed error (file, line, field) is what a user needs to see, so it is re-raised unwrapped.
-    """
-    with tempfile.TemporaryDirectory(prefix="chemactor-build-") as cache_dir:
-        builder = builder_class(cache_dir=cache_dir, **kwargs)
-        try:
-            builder.download_and_prepare()
-        except datasets.exceptions.DatasetGenerationError as exc:
-            cause = exc.__cause__
-            if isinstance(cause, (RecordError, OSError)):
-                raise cause from None
-            raise
-        return builder.as_dataset(in_memory=True), builder

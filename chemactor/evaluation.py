@@ -85,24 +85,13 @@ def load_predictors(
 
 
 def load_split_data(spec: str | Path, data_dir: str | Path | None = None) -> datasets.DatasetDict:
-    """Records to evaluate on, by split: ``examples`` (the shipped set), a seed source name (``data_dir``),
-    a ``save_to_disk`` folder, or a JSONL file of records (grouped by their ``split`` field)."""
-    from chemactor.data import EXAMPLES_SOURCE, SEED_SOURCES, load_seeds, read_records, to_dataset
+    """Records to evaluate on, grouped by their ``split`` field: ``examples`` (the shipped set), a seed source
+    name (``data_dir``), a ``save_to_disk`` folder, or a file of records (:func:`chemactor.builders.read_records`)."""
+    from chemactor.builders import read_records
 
-    text, path = str(spec), Path(spec)
-    if text == EXAMPLES_SOURCE or text in SEED_SOURCES:
-        return load_seeds(text, data_dir)
-    if path.is_dir():
-        loaded = datasets.load_from_disk(text)
-        return loaded if isinstance(loaded, datasets.DatasetDict) else datasets.DatasetDict({"test": loaded})
-    if path.is_file() and path.suffix == ".jsonl":
-        records = read_records(path)
-        splits = sorted({record["split"] for record in records})
-        return datasets.DatasetDict(
-            {split: to_dataset(record for record in records if record["split"] == split) for split in splits}
-        )
-    raise FileNotFoundError(
-        f"{text!r} is not 'examples', a seed source ({', '.join(SEED_SOURCES)}), a dataset folder or a .jsonl file"
+    records = read_records(spec, data_dir=data_dir)
+    return datasets.DatasetDict(
+        {split: records.filter(lambda row, s=split: row["split"] == s) for split in sorted(set(records["split"]))}
     )
 
 

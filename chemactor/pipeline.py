@@ -175,7 +175,8 @@ def _load_seed_records(directory: Path) -> datasets.DatasetDict:
 
 def run_seeds(config: PipelineConfig, inputs: Mapping[str, Path], output: Path) -> dict[str, Any]:
     """Seed records of every source, concatenated per split (``examples``: the set the project ships)."""
-    from chemactor.data import load_seeds, write_records
+    from chemactor.builders import load_seeds
+    from chemactor.data import write_records
 
     stage = config.options("seeds")
     limit = stage["max_rows_per_split"]
@@ -221,7 +222,7 @@ def run_generation(config: PipelineConfig, inputs: Mapping[str, Path], output: P
 
 def run_selection(config: PipelineConfig, inputs: Mapping[str, Path], output: Path) -> dict[str, Any]:
     """Score the generated pool against the seed train split and keep the closest rows (selection's own run)."""
-    from chemactor.data import load_generated
+    from chemactor.builders import read_records
     from chemactor.selection import DivergenceSelector
     from chemactor.selection.run import run_selection as select
 
@@ -233,7 +234,7 @@ def run_selection(config: PipelineConfig, inputs: Mapping[str, Path], output: Pa
         divergence=stage["divergence"], smoothing=stage["smoothing"], weights=stage["weights"]
     )
     reference = _load_seed_records(inputs["seeds"])["train"]
-    return select(reference, load_generated(inputs["generation"]), output, selector=selector, **rule)
+    return select(reference, read_records(inputs["generation"]), output, selector=selector, **rule)
 
 
 def run_training(config: PipelineConfig, inputs: Mapping[str, Path], output: Path) -> dict[str, Any]:
@@ -242,14 +243,14 @@ def run_training(config: PipelineConfig, inputs: Mapping[str, Path], output: Pat
     The section holds the recipe's own fields (``chemactor.training.ScriptArguments``, TRL's ``SFTConfig``
     and ``ModelConfig``); seeds and generated data come from the previous stages instead of ``seed_sources``.
     """
-    from chemactor.data import load_generated
+    from chemactor.builders import read_records
     from chemactor.training import TrainingData, build_trainer, mix_generated, train_and_save
 
     args, training_args, model_args = config.training_arguments(output / "model")
     seeds = _load_seed_records(inputs["seeds"])
     selected_dir = inputs["selection"] / "selected"
     records = datasets.DatasetDict({"train": seeds["train"], "validation": seeds["validation"]})
-    records, generated = mix_generated(records, load_generated(selected_dir), args.mix_ratio, training_args.seed)
+    records, generated = mix_generated(records, read_records(selected_dir), args.mix_ratio, training_args.seed)
     sources = read_stage(inputs["seeds"])["summary"]["sources"]
     trainer = build_trainer(args, training_args, model_args, records)
     data = TrainingData(records, sources, {"path": str(selected_dir), **generated})
@@ -286,13 +287,13 @@ def run_evaluation(config: PipelineConfig, inputs: Mapping[str, Path], output: P
 
 def run_publish(config: PipelineConfig, inputs: Mapping[str, Path], output: Path) -> dict[str, Any]:
     """Push the seeds + selected data as a dataset repo and the model (card, evaluation report) as a model repo."""
-    from chemactor.data import load_generated
+    from chemactor.builders import read_records
     from chemactor.hub import export_dataset, push_dataset, push_folder
 
     stage = config.options("publish")
     pushed = {}
     if stage["dataset_repo"]:
-        selected = load_generated(inputs["selection"] / "selected")
+        selected = read_records(inputs["selection"] / "selected")
         folder = export_dataset(
             {"seeds": _load_seed_records(inputs["seeds"]), "selected": datasets.DatasetDict({"train": selected})},
             output / "dataset",

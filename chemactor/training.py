@@ -41,7 +41,8 @@ from transformers import (
 from transformers.trainer_utils import get_last_checkpoint
 from trl import ModelConfig, SFTConfig, SFTTrainer, TrlParser, get_peft_config
 
-from chemactor.data import TASKS, get_meta, has_task, load_generated, load_seeds, task_view
+from chemactor.builders import load_seeds, mix, parse_ratio, read_records
+from chemactor.data import TASKS, get_meta, has_task, task_view
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +122,7 @@ class ScriptArguments:
 
     seed_sources: list[str] = field(
         default_factory=lambda: ["paragraph2actions"],
-        metadata={"help": "Seed sources for chemactor.data.load_seeds (paragraph2actions, smiles2actions, ord)."},
+        metadata={"help": "Seed sources for chemactor.builders.load_seeds (paragraph2actions, smiles2actions, ord)."},
     )
     data_dir: str | None = field(
         default=None, metadata={"help": "Folder with the seed data; without it the upstream files are used."}
@@ -154,8 +155,6 @@ class ScriptArguments:
     )
 
     def __post_init__(self) -> None:
-        from chemactor.selection import parse_ratio
-
         if isinstance(self.model_config_overrides, str):
             try:
                 self.model_config_overrides = json.loads(self.model_config_overrides)
@@ -188,7 +187,7 @@ class TrainingData:
 
 def load_training_data(args: ScriptArguments, seed: int = 0) -> TrainingData:
     """Seed train/validation splits of every source, with selected generated rows mixed into train."""
-    selected = load_generated(args.generated_dir) if args.generated_dir else None  # a bad path fails first
+    selected = read_records(args.generated_dir) if args.generated_dir else None  # a bad path fails first
     seeds = {source: load_seeds(source, args.data_dir) for source in args.seed_sources}
     records = datasets.DatasetDict(
         {
@@ -216,10 +215,8 @@ def mix_generated(
 ) -> tuple[datasets.DatasetDict, dict[str, Any]]:
     """``records`` with ``selected`` generated rows mixed into train at ``ratio``, and what was mixed (for the card).
 
-    The mix is ``chemactor.selection.mix``: seeds and generated rows at exactly ``ratio``. Validation stays real.
+    The mix is ``chemactor.builders.mix``: seeds and generated rows at exactly ``ratio``. Validation stays real.
     """
-    from chemactor.selection import mix
-
     train = mix(records["train"], selected, ratio, seed=seed)
     # chemactor select records each kept row's scores in meta.divergence
     divergences = [get_meta(row).get("divergence", {}).get("divergence") for row in selected]

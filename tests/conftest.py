@@ -57,7 +57,8 @@ def tgi_server(monkeypatch):
 def seed_builds(shared_data):
     """Every seed source built once per session from the reference data: ``{source: DatasetBuild}``
     (``.dataset`` is the DatasetDict; the full ORD set has 14k rows, so build it here rather than per test)."""
-    from chemactor.data import SEED_SOURCES, build_seeds
+    from chemactor.builders import build_seeds
+    from chemactor.data import SEED_SOURCES
 
     return {source: build_seeds(source, shared_data) for source in SEED_SOURCES}
 

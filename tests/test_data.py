@@ -110,7 +110,7 @@ def test_text_hash_ignores_case_and_spacing_only():
 
 
 def test_examples_is_a_seed_source_that_needs_no_data_dir():
-    from chemactor.data import load_seeds
+    from chemactor.builders import load_seeds
     from chemactor.examples import load_examples
 
     seeds, examples = load_seeds("examples"), load_examples()

@@ -13,16 +13,10 @@ import datasets
 import pytest
 from typer.testing import CliRunner
 
+from chemactor.builders import build_seeds, load_seeds
 from chemactor.chem import canonicalize_reaction, detokenize_reaction, reaction_precursors
 from chemactor.cli import app
-from chemactor.data import (
-    SEED_SOURCES,
-    RecordError,
-    build_seeds,
-    get_meta,
-    load_seeds,
-    text_hash,
-)
+from chemactor.data import SEED_SOURCES, RecordError, get_meta, text_hash
 from chemactor.hub import ExportError, export_dataset
 
 

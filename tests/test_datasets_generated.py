@@ -12,17 +12,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from chemactor.builders import load_generated, read_records
 from chemactor.cli import app
-from chemactor.data import (
-    RECORD_FEATURES,
-    RecordError,
-    get_meta,
-    iter_jsonl,
-    load_generated,
-    make_record,
-    read_records,
-    write_records,
-)
+from chemactor.data import RECORD_FEATURES, RecordError, get_meta, iter_jsonl, make_record, write_records
+from chemactor.errors import InputError
 from dataset_scripts import ChemActorGenerated
 
 
@@ -97,20 +90,20 @@ def test_a_row_missing_a_field_is_named(generation_dir: Path) -> None:
 
 
 def test_missing_or_empty_directory_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="not found"):
+    with pytest.raises(InputError, match="nowhere is not a seed source"):
         load_generated(tmp_path / "nowhere")
-    with pytest.raises(FileNotFoundError, match=r"no \*\.jsonl"):
+    with pytest.raises(RecordError, match=r"no \*\.jsonl"):
         load_generated(tmp_path)
 
 
 def test_write_and_read_records_round_trip(tmp_path: Path) -> None:
     records = [_generated(i) for i in range(4)]
     path = write_records(records, tmp_path / "out" / "rows.jsonl")
-    assert read_records(path) == records
+    assert read_records(path).to_list() == records
     assert not list(path.parent.glob("*.partial"))
     with pytest.raises(RecordError, match=r"record 1 .*split"):
         write_records([records[0], {**records[1], "split": "dev"}], path)
-    assert read_records(path) == records, "a failed write leaves the previous file intact"
+    assert read_records(path).to_list() == records, "a failed write leaves the previous file intact"
     assert not list(path.parent.glob("*.partial"))
 
 

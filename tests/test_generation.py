@@ -16,7 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chemactor.actions import parse_actions
-from chemactor.data import get_meta, load_generated, to_dataset, write_records
+from chemactor.builders import load_generated
+from chemactor.data import get_meta, to_dataset, write_records
 from chemactor.examples import example_records
 from chemactor.generation import (
     AugmentBackend,

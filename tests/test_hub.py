@@ -11,8 +11,8 @@ from huggingface_hub import HfApi, hf_hub_download
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 from typer.testing import CliRunner
 
+from chemactor.builders import build_seeds
 from chemactor.cli import app
-from chemactor.data import build_seeds
 from chemactor.hub import ExportError, PublishError, export_dataset, push_dataset
 
 

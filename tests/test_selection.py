@@ -8,7 +8,7 @@ import datasets
 import numpy as np
 import pytest
 
-from chemactor.data import load_seeds
+from chemactor.builders import load_seeds
 from chemactor.examples import load_examples
 from chemactor.selection import (
     ActionTypeView,

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datasets
+import pytest
 from typer.testing import CliRunner
 
+from chemactor.builders import load_generated, load_seeds
 from chemactor.cli import app
-from chemactor.data import get_meta, load_generated, load_seeds, make_record, write_records
+from chemactor.data import RecordError, get_meta, make_record, write_records
 
 
 def test_select_writes_rows_scores_report_and_plots(shared_data, tmp_path):
@@ -84,7 +86,9 @@ def test_select_reports_bad_input(tmp_path):
             "1",
         ],
     )
-    assert result.exit_code == 1 and "reference is missing column(s) actions" in result.output
+    assert (
+        result.exit_code == 1 and "ref.jsonl:1: missing field(s) id, source, reaction_smiles, actions" in result.output
+    )
 
 
 def test_run_selection_keeps_the_columns_of_a_plain_pool(shared_data, tmp_path):
@@ -93,9 +97,9 @@ def test_run_selection_keeps_the_columns_of_a_plain_pool(shared_data, tmp_path):
     test = load_seeds("paragraph2actions", shared_data)["test"]
     plain = test.select_columns(["description", "actions"]).add_column("origin", ["model-a"] * len(test))
     plain.to_parquet(str(tmp_path / "pool.parquet"))
-    summary = run_selection(
-        load_pairs("paragraph2actions", shared_data), load_pairs(tmp_path / "pool.parquet"), tmp_path / "out", k=4
-    )
+    with pytest.raises(RecordError, match=r"pool\.parquet:row 1: missing field\(s\) id, source"):
+        load_pairs(tmp_path / "pool.parquet")  # files are read as records; a plain table is Python's business
+    summary = run_selection(load_pairs("paragraph2actions", shared_data), plain, tmp_path / "out", k=4)
     assert summary["selected"] == 4 and summary["pool"] == len(test)
     selected = datasets.Dataset.from_json(summary["selected_path"])
     assert selected.column_names == ["description", "actions", "origin"] and len(selected) == 4

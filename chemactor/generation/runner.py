@@ -33,11 +33,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import datasets
 from tqdm.auto import tqdm
 
 from chemactor.actions import ACTION_NAMES
-from chemactor.data import RecordError, actions_style, get_meta, iter_jsonl, load_seeds, make_record, read_records
+from chemactor.builders import read_records
+from chemactor.data import RecordError, actions_style, get_meta, iter_jsonl, make_record
 from chemactor.errors import ResumeError
 from chemactor.generation.backends import (
     AugmentBackend,
@@ -165,7 +165,7 @@ class OutputStore:
         self.failures = _AppendLog(self.directory / "failures" / f"part-{part:05d}.ndjson", fsync_interval)
 
     def finished_ids(self) -> set[str]:
-        return {row["id"] for path in self.directory.glob("shards/*.jsonl") for row in read_records(path)}
+        return {row_id for path in self.directory.glob("shards/*.jsonl") for row_id in read_records(path)["id"]}
 
     def failed_ids(self) -> set[str]:
         return {row["id"] for path in self.directory.glob("failures/*.ndjson") for _, row in iter_jsonl(path)}
@@ -188,19 +188,10 @@ def read_inputs(
     source: str, data_dir: str | Path | None = None, split: str | None = None, limit: int | None = None
 ) -> list[dict[str, str]]:
     """Input rows: a seed source (``ord``, ``paragraph2actions``, ``smiles2actions``; ``examples`` for the
-    set shipped with the package) or a file of records (``.jsonl`` or ``.parquet``), optionally one split.
+    set shipped with the package) or records (a ``.jsonl``/``.parquet`` file or a folder), optionally one
+    split (:func:`chemactor.builders.read_records`).
     """
-    path = Path(source)
-    if path.suffix == ".jsonl":
-        rows = read_records(path)
-    elif path.suffix == ".parquet":
-        rows = list(datasets.Dataset.from_parquet(str(path)))
-    else:
-        splits = load_seeds(source, data_dir)
-        rows = [row for name in splits for row in splits[name]]
-    if split is not None:
-        rows = [row for row in rows if row["split"] == split]
-    return rows[:limit] if limit is not None else rows
+    return read_records(source, data_dir=data_dir, split=split, limit=limit).to_list()
 
 
 # --- the runner -------------------------------------------------------------------------------------

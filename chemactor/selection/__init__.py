@@ -11,6 +11,7 @@ standardization), :mod:`chemactor.selection.divergence` (KL/JS) and :mod:`chemac
 (the views).
 """
 
+from chemactor.builders import mix, parse_ratio
 from chemactor.selection.divergence import sample_divergences, set_divergences
 from chemactor.selection.features import (
     ActionTypeView,
@@ -20,7 +21,6 @@ from chemactor.selection.features import (
     View,
     default_views,
 )
-from chemactor.selection.mix import mix, parse_ratio
 from chemactor.selection.selector import DEFAULT_WEIGHTS, DivergenceSelector, SelectionInputError
 
 __all__ = [

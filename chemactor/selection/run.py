@@ -3,7 +3,7 @@
 Output folder layout:
 
 - ``selected/data.jsonl``: the kept rows (records keep the record schema and gain their scores in
-  ``meta.divergence``), readable by ``chemactor.data.load_generated``;
+  ``meta.divergence``), readable by ``chemactor.builders.read_records``;
 - ``scores.parquet``: every pool row's scores, ``duplicate`` and ``selected`` flags (and ``id`` if any);
 - ``report.md`` with ``score_histograms.png`` and ``action_types.png``.
 """
@@ -16,36 +16,26 @@ from typing import Any
 import datasets
 import numpy as np
 
-from chemactor.data import (
-    EXAMPLES_SOURCE,
-    RECORD_FIELDS,
-    SEED_SOURCES,
-    load_generated,
-    load_seeds,
-    update_meta,
-    write_records,
-)
+from chemactor.builders import RowDrops, is_source_name, read_records
+from chemactor.data import RECORD_FIELDS, update_meta, write_records
 from chemactor.selection.report import write_report
-from chemactor.selection.selector import DivergenceSelector, SelectionInputError
+from chemactor.selection.selector import DivergenceSelector
 
 __all__ = ["load_pairs", "run_selection"]
 
 
-def load_pairs(spec: str | Path, data_dir: str | Path | None = None) -> datasets.Dataset:
-    """Rows with ``description`` and ``actions`` from a seed source name or ``examples`` (its train split), a
-    generation output folder, or a ``.jsonl``/``.json``/``.parquet`` file."""
-    if str(spec) == EXAMPLES_SOURCE or str(spec) in SEED_SOURCES:
-        return load_seeds(str(spec), data_dir)["train"]
-    path = Path(spec)
-    if path.is_dir():
-        return load_generated(path)
-    if not path.is_file():
-        raise SelectionInputError(f"{spec!s} is not a seed source ({', '.join(SEED_SOURCES)}), folder or file")
-    if path.suffix in (".jsonl", ".json"):
-        return datasets.Dataset.from_json(str(path))
-    if path.suffix == ".parquet":
-        return datasets.Dataset.from_parquet(str(path))
-    raise SelectionInputError(f"{path}: unsupported file type {path.suffix!r}; use .jsonl, .json or .parquet")
+def load_pairs(
+    spec: str | Path,
+    data_dir: str | Path | None = None,
+    *,
+    skip_bad_rows: bool = False,
+    dropped: RowDrops | None = None,
+) -> datasets.Dataset:
+    """Records with ``description`` and ``actions``: a seed source name or ``examples`` (its train split), a
+    generation output folder, or a ``.jsonl``/``.parquet`` file (:func:`chemactor.builders.read_records`:
+    bad rows and repeated ids raise naming file and line, or are dropped and counted with ``skip_bad_rows``)."""
+    split = "train" if is_source_name(spec) else None
+    return read_records(spec, data_dir=data_dir, split=split, skip_bad_rows=skip_bad_rows, dropped=dropped)
 
 
 def run_selection(

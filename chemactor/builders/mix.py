@@ -9,19 +9,20 @@ from __future__ import annotations
 import datasets
 
 from chemactor.data import RECORD_FIELDS
+from chemactor.errors import ConfigError, InputError
 
 __all__ = ["mix", "parse_ratio"]
 
 
 def parse_ratio(ratio: str) -> tuple[int, int]:
-    """``"1:3"`` -> ``(1, 3)`` (seeds : generated); raises ``ValueError`` naming a malformed ratio."""
+    """``"1:3"`` -> ``(1, 3)`` (seeds : generated); raises :class:`ConfigError` naming a malformed ratio."""
     parts = ratio.split(":")
     try:
         seeds, generated = (int(part) for part in parts)
     except ValueError:
-        raise ValueError(f"ratio must look like '1:3' (seeds:generated, whole numbers), got {ratio!r}") from None
+        raise ConfigError(f"ratio must look like '1:3' (seeds:generated, whole numbers), got {ratio!r}") from None
     if seeds < 0 or generated < 0 or seeds + generated == 0:
-        raise ValueError(f"ratio needs non-negative parts, not both zero, got {ratio!r}")
+        raise ConfigError(f"ratio needs non-negative parts, not both zero, got {ratio!r}")
     return seeds, generated
 
 
@@ -35,7 +36,7 @@ def mix(seeds: datasets.Dataset, generated: datasets.Dataset, ratio: str = "1:3"
     for name, dataset in (("seeds", seeds), ("generated", generated)):
         missing = [column for column in RECORD_FIELDS if column not in dataset.column_names]
         if missing:
-            raise ValueError(f"{name} is missing record column(s) {', '.join(missing)}")
+            raise InputError(f"{name} is missing record column(s) {', '.join(missing)}")
     # the number of whole "units" of the ratio that both sides can fill
     units = min(
         len(seeds) // seed_part if seed_part else len(generated) // generated_part,

@@ -1,0 +1,137 @@
+"""``ChemActorGenerated``: files of records (the generation stage's output, any JSONL or parquet) as one dataset.
+
+``data_dir`` is a generation output directory holding JSONL shards (``*.jsonl``, ``*.jsonl.gz``) and/or
+parquet files at any depth (read in sorted path order), one such file, or a ``save_to_disk`` folder.
+Provenance travels in ``meta`` (generator, prompt version, endpoint, cross-check verdicts, divergence
+scores); a top-level field outside the schema is moved into ``meta`` rather than lost. All rows go to one
+``train`` split; each keeps its own ``split`` column. Ids must be unique.
+
+    builder = ChemActorGenerated(data_dir="outputs/generation")
+    builder.download_and_prepare(); dataset = builder.as_dataset()["train"]
+
+or ``chemactor.builders.read_records("outputs/generation")``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import datasets
+import pyarrow
+import pyarrow.parquet as pq
+
+from chemactor.builders.drops import RowDrops
+from chemactor.data import RECORD_FEATURES, RECORD_FIELDS, RecordError, iter_jsonl, update_meta, validate_record
+
+PATTERNS: tuple[str, ...] = ("*.jsonl", "*.jsonl.gz", "*.parquet")
+SUFFIXES: tuple[str, ...] = (".jsonl", ".jsonl.gz", ".parquet")
+
+
+@dataclass
+class GeneratedConfig(datasets.BuilderConfig):
+    """``skip_bad_rows`` drops (and counts by reason in ``builder.dropped``) a bad row instead of raising."""
+
+    skip_bad_rows: bool = False
+
+
+class ChemActorGenerated(datasets.GeneratorBasedBuilder):
+    """Generated records (see the module docstring); ``data_dir`` is the folder or file to read."""
+
+    VERSION = datasets.Version("1.0.0")
+    BUILDER_CONFIG_CLASS = GeneratedConfig
+    BUILDER_CONFIGS: ClassVar[list[GeneratedConfig]] = [GeneratedConfig(name="default", version=VERSION)]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.dropped = RowDrops(self.config.skip_bad_rows)
+
+    def _info(self) -> datasets.DatasetInfo:
+        return datasets.DatasetInfo(
+            description="Samples written by the ChemActor generation stage, with per-row provenance in meta.",
+            features=RECORD_FEATURES,
+        )
+
+    def _split_generators(self, dl_manager: datasets.DownloadManager) -> list[datasets.SplitGenerator]:
+        self.dropped.reset()
+        if not self.config.data_dir:
+            raise RecordError("ChemActorGenerated needs data_dir: a generation output folder or a file of records")
+        return [
+            datasets.SplitGenerator(name=datasets.Split.TRAIN, gen_kwargs={"files": record_files(self.config.data_dir)})
+        ]
+
+    def _generate_examples(self, files: list[Path]) -> Iterator[tuple[str, dict[str, str]]]:
+        for path in files:
+            for where, row in _rows(path, self.dropped.reject):
+                try:
+                    record = _as_record(row)
+                except RecordError as exc:
+                    self.dropped.reject(where, exc)
+                    continue
+                if self.dropped.is_new(record["id"], where):
+                    yield where, record
+
+
+def is_saved_dataset(path: Path) -> bool:
+    """Whether ``path`` is a folder written by ``Dataset.save_to_disk`` / ``DatasetDict.save_to_disk``."""
+    return (path / "dataset_dict.json").is_file() or (path / "state.json").is_file()
+
+
+def record_files(spec: str | Path) -> list[Path]:
+    """The files (or the one ``save_to_disk`` folder) that hold the records of ``spec``, a folder or a file."""
+    root = Path(spec)
+    if root.is_file():
+        if not root.name.endswith(SUFFIXES):
+            raise RecordError(f"{root}: unsupported file type; records are read from {', '.join(SUFFIXES)}")
+        return [root]
+    if not root.is_dir():
+        raise RecordError(f"{root}: no such file or folder")
+    if is_saved_dataset(root):
+        return [root]
+    files = sorted({path for pattern in PATTERNS for path in root.rglob(pattern) if path.is_file()})
+    if not files:
+        raise RecordError(f"{root}: no {', '.join(PATTERNS)} files in this folder")
+    return files
+
+
+def _rows(path: Path, on_error: Callable[[str, str], None]) -> Iterator[tuple[str, dict[str, Any]]]:
+    if path.is_dir():
+        return _saved_rows(path)
+    if path.suffix == ".parquet":
+        return _parquet_rows(path)
+    return ((f"{path}:{line_no}", row) for line_no, row in iter_jsonl(path, on_error=on_error))
+
+
+def _parquet_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    index = 0
+    try:
+        for batch in pq.ParquetFile(path).iter_batches():
+            for row in batch.to_pylist():
+                index += 1
+                yield f"{path}:row {index}", row
+    except (pyarrow.ArrowException, OSError) as exc:
+        raise RecordError(f"{path}: unreadable parquet file after row {index}: {exc}") from exc
+
+
+def _saved_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    try:
+        loaded = datasets.load_from_disk(str(path))
+    except (pyarrow.ArrowException, OSError, ValueError) as exc:
+        raise RecordError(f"{path}: unreadable save_to_disk folder: {exc}") from exc
+    parts = loaded.items() if isinstance(loaded, datasets.DatasetDict) else [("", loaded)]
+    for split, dataset in parts:
+        for index, row in enumerate(dataset, start=1):
+            yield f"{path}{'[' + split + ']' if split else ''}:row {index}", row
+
+
+def _as_record(row: dict[str, Any]) -> dict[str, str]:
+    """The schema fields of ``row``, any other top-level field moved into ``meta`` so provenance survives."""
+    record = {name: row[name] for name in RECORD_FIELDS if name in row}
+    validate_record(record)
+    extra = {name: value for name, value in row.items() if name not in RECORD_FIELDS}
+    try:
+        return update_meta(record, **extra) if extra else record
+    except (TypeError, ValueError) as exc:  # a parquet column of bytes or timestamps has no JSON form
+        raise RecordError(f"extra field(s) {', '.join(extra)} cannot be kept in 'meta': {exc}") from None
