@@ -323,12 +323,12 @@ def check_amounts(mentions: Sequence[Mention], structures: Structures) -> list[A
     """Every amount check that ``mentions`` allow given ``structures``, agreeing or not, in mention order."""
     checks: list[AmountCheck] = []
     resolved = _by_elimination([(mention, structures.resolve(mention)) for mention in mentions], structures)
-    moles: list[float | None] = []
+    moles: list[tuple[float, float] | None] = []  # (moles, relative rounding) of each mention
     for mention, found in resolved:
         checks += _own_checks(mention, found)
         moles.append(_moles(mention, found))
     limiting = min(
-        (n for (mention, found), n in zip(resolved, moles, strict=True) if n and found and found[1] == "reactants"),
+        (n for (_, found), n in zip(resolved, moles, strict=True) if n and found and found[1] == "reactants"),
         default=None,
     )
     reference = next(
@@ -342,11 +342,11 @@ def check_amounts(mentions: Sequence[Mention], structures: Structures) -> list[A
     for (mention, found), n in zip(resolved, moles, strict=True):
         equivalents = mention.first("equivalents")
         if equivalents is not None and n and reference:
-            checks.append(_equivalents_check(mention, equivalents, n / reference))
+            checks.append(_equivalents_check(mention, equivalents, n[0] / reference[0], n[1] + reference[1]))
         percent = mention.first("percent")
         is_product = mention.product or (found is not None and found[1] == "products")
         if percent is not None and is_product and n and limiting:
-            checks.append(_yield_check(mention, percent, 100 * n / limiting))
+            checks.append(_yield_check(mention, percent, 100 * n[0] / limiting[0], n[1] + limiting[1]))
     return checks
 
 
@@ -394,14 +394,16 @@ def _own_checks(mention: Mention, found: tuple[str, str] | None) -> list[AmountC
     return checks
 
 
-def _equivalents_check(mention: Mention, equivalents: Quantity, implied: float) -> AmountCheck:
-    agrees = _interval_agrees(implied, equivalents.low, equivalents.high, EQUIVALENTS_TOLERANCE)
+def _equivalents_check(mention: Mention, equivalents: Quantity, implied: float, rounding: float) -> AmountCheck:
+    """``rounding``: the relative rounding of the two amounts whose ratio ``implied`` is."""
+    agrees = _interval_agrees(implied, equivalents.low, equivalents.high, EQUIVALENTS_TOLERANCE + rounding)
     detail = f"the moles make {implied:.3g} equiv of the reference, stated {equivalents.text}"
     return AmountCheck("equivalents", mention.name, implied, equivalents.value, agrees, detail)
 
 
-def _yield_check(mention: Mention, percent: Quantity, implied: float) -> AmountCheck:
-    agrees = abs(implied - percent.value) <= YIELD_TOLERANCE_POINTS + percent.rounding + 0.02 * percent.value
+def _yield_check(mention: Mention, percent: Quantity, implied: float, rounding: float) -> AmountCheck:
+    allowed = YIELD_TOLERANCE_POINTS + percent.rounding + (0.02 + rounding) * percent.value
+    agrees = abs(implied - percent.value) <= allowed
     detail = f"the product's moles over the limiting reactant's make {implied:.1f}%, stated {percent.text}"
     return AmountCheck("yield", mention.name, implied, percent.value, agrees, detail)
 
@@ -432,16 +434,18 @@ def _mass(mention: Mention) -> tuple[float, float, float] | None:
     return 1e3 * volume.low * density.low, 1e3 * volume.value * density.value, 1e3 * volume.high * density.high
 
 
-def _moles(mention: Mention, found: tuple[str, str] | None) -> float | None:
-    """The mention's moles: stated, else from its mass (or volume x density) and molar mass, else volume x molarity."""
+def _moles(mention: Mention, found: tuple[str, str] | None) -> tuple[float, float] | None:
+    """The mention's moles and their relative rounding: stated, else volume x molarity, else mass over molar mass."""
     moles = mention.first("moles")
     if moles is not None:
-        return moles.value
+        return (moles.value, moles.rounding / moles.value) if moles.value > 0 else None
     volume, molarity = mention.first("volume"), mention.first("molarity")
-    if volume is not None and molarity is not None:
-        return volume.value * molarity.value
+    if volume is not None and molarity is not None and volume.value > 0 and molarity.value > 0:
+        return volume.value * molarity.value, volume.rounding / volume.value + molarity.rounding / molarity.value
     mass = _mass(mention)
-    return mass[1] / molar_mass(found[0]) if mass is not None and found is not None else None
+    if mass is None or found is None or mass[1] <= 0:
+        return None
+    return mass[1] / molar_mass(found[0]), (mass[2] - mass[1]) / mass[1]
 
 
 def _interval_agrees(expected: float, low: float, high: float, tolerance: float) -> bool:
