@@ -169,6 +169,34 @@ def select(
     typer.echo(json.dumps(summary))
 
 
+def _read_recipe(path: Path | None) -> dict:
+    """A YAML recipe as a mapping (empty without one); unreadable YAML is a ConfigError naming the file."""
+    import yaml
+
+    from chemactor.errors import ConfigError
+
+    if path is None:
+        return {}
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a recipe is a mapping of keys, got {type(raw).__name__}")
+    return raw
+
+
+def _raise_for_failures(failed: dict[str, int], what: str) -> None:
+    """Exit 3 (:class:`~chemactor.errors.FailedItemsError`) with counts per kind when items failed."""
+    from chemactor.errors import FailedItemsError
+
+    if failed:
+        counts = ", ".join(f"{kind} {count}" for kind, count in sorted(failed.items()))
+        raise FailedItemsError(f"{sum(failed.values())} {what} failed ({counts}); rerun with --retry-failed")
+
+
 @app.command("generate")
 def generate(
     config: Annotated[Path | None, typer.Option(help="YAML recipe (recipes/generate.yaml); flags override it.")] = None,
@@ -176,7 +204,9 @@ def generate(
         str | None,
         typer.Option(help="Seed source (ord, paragraph2actions, smiles2actions, examples) or .jsonl/.parquet."),
     ] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Output folder (shards + manifest).")] = None,
+    output_dir: Annotated[
+        Path | None, typer.Option("--output-dir", "--output", "-o", help="Output folder (shards + manifest).")
+    ] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Reference data folder, for seed source names.")] = None,
     split: Annotated[str | None, typer.Option(help="Use only this split of the input.")] = None,
     limit: Annotated[int | None, typer.Option(help="Use only the first N input rows.")] = None,
@@ -184,8 +214,9 @@ def generate(
         str | None, typer.Option(help="endpoint, transformers or augment (default without endpoints).")
     ] = None,
     steps: Annotated[str | None, typer.Option(help="chain, r2d, d2a or augment.")] = None,
-    endpoint: Annotated[
-        list[str] | None, typer.Option(help="Endpoint URL; repeat for several (load-balanced).")
+    endpoints: Annotated[
+        list[str] | None,
+        typer.Option("--endpoints", "--endpoint", help="Endpoint URL; repeat for several (load-balanced)."),
     ] = None,
     api: Annotated[str | None, typer.Option(help="chat (/v1/chat/completions) or generate (TGI).")] = None,
     model: Annotated[str | None, typer.Option(help="Served model name, or a local model folder.")] = None,
@@ -199,40 +230,40 @@ def generate(
 ) -> None:
     """Generate (description, actions) rows with an LLM endpoint, a local model or rule-based augmentation.
 
-    Rerun the same command to resume: finished rows are kept and skipped.
+    Every flag is also a recipe key of the same name (sampling.max_new_tokens, sampling.temperature). Rerun
+    the same command to resume: finished rows are kept and skipped. Exit 3 when some items failed.
     """
-    import yaml
+    from chemactor.config import parse_config
+    from chemactor.generation.runner import GenerationConfig, run_from_config
 
-    from chemactor.data import RecordError
-    from chemactor.generation.runner import ResumeError, run_from_config
-
-    options = (yaml.safe_load(config.read_text(encoding="utf-8")) or {}) if config else {}
-    sampling = {**options.get("sampling", {})}
-    for name, value in (("max_new_tokens", max_new_tokens), ("temperature", temperature)):
-        if value is not None:
-            sampling[name] = value
+    options = _read_recipe(config)
     flags = {
         "input": input,
-        "output_dir": str(output) if output else None,
+        "output_dir": str(output_dir) if output_dir else None,
         "data_dir": str(data_dir) if data_dir else None,
         "split": split,
         "limit": limit,
         "backend": backend,
         "steps": steps,
-        "endpoints": endpoint or None,
+        "endpoints": endpoints or None,
         "api": api,
         "model": model,
         "max_concurrency": max_concurrency,
         "samples": samples,
-        "sampling": sampling or None,
     }
     options.update({name: value for name, value in flags.items() if value is not None})
-    try:
-        summary = run_from_config(options, retry_failed=retry_failed)
-    except (ResumeError, RecordError, ValueError, OSError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
+    sampling = {"max_new_tokens": max_new_tokens, "temperature": temperature}
+    if any(value is not None for value in sampling.values()):
+        recipe_sampling = options.get("sampling") or {}
+        if isinstance(recipe_sampling, dict):  # anything else is reported by the validator below
+            options["sampling"] = {
+                **recipe_sampling,
+                **{name: value for name, value in sampling.items() if value is not None},
+            }
+    parsed = parse_config(GenerationConfig, options, source=str(config) if config else "generate")
+    summary = run_from_config(parsed, retry_failed=retry_failed)
     typer.echo(str(summary))
+    _raise_for_failures(dict(summary.failed), "items")
 
 
 @app.command("train", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -420,16 +451,14 @@ def pipeline(
 ) -> None:
     """Seeds -> generation -> selection -> training -> evaluation -> publish; rerun to resume.
 
-    A stage whose options and inputs are unchanged since it last finished is skipped.
+    The whole recipe is checked before the first stage runs. A stage whose options and inputs are unchanged
+    since it last finished is skipped; a stage that left nothing usable (exit 3) is not marked done and a
+    rerun retries it.
     """
-    from chemactor.pipeline import PipelineConfig, PipelineConfigError, run_pipeline
+    from chemactor.pipeline import PipelineConfig, run_pipeline
 
-    try:
-        config = PipelineConfig.from_yaml(recipe, output)
-        results = run_pipeline(config, force=force or (), until=until, log=typer.echo)
-    except (PipelineConfigError, FileNotFoundError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
+    config = PipelineConfig.from_yaml(recipe, output)
+    results = run_pipeline(config, force=force or (), until=until, log=typer.echo)
     for result in results:
         typer.echo(f"{result.name:<11} {result.status:<8} {result.directory}")
     typer.echo(f"report: {config.output_dir / 'report.md'}")

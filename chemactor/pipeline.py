@@ -22,6 +22,7 @@ reruns a stage whose hash changed or that is forced, and then everything downstr
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import shutil
@@ -30,15 +31,18 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import datasets
 import yaml
 
 from chemactor import __version__
-from chemactor.data import SPLITS
-from chemactor.errors import ConfigError
-from chemactor.generation.runner import CONFIG_DEFAULTS as GENERATION_OPTIONS
+from chemactor.config import parse_config
+from chemactor.data import EXAMPLES_SOURCE, SPLITS
+from chemactor.errors import ConfigError, FailedItemsError, closest
+from chemactor.generation.runner import INPUT_SOURCES, GenerationConfig
+from chemactor.selection.divergence import DIVERGENCES
+from chemactor.selection.selector import DEFAULT_WEIGHTS
 
 STAGES: tuple[str, ...] = ("seeds", "generation", "selection", "training", "evaluation", "publish")
 UPSTREAM: dict[str, tuple[str, ...]] = {
@@ -52,32 +56,100 @@ UPSTREAM: dict[str, tuple[str, ...]] = {
 STAGE_FILE = "stage.json"
 SEED_TRAIN_FILE = "train.jsonl"
 GENERATION_SUPPLIED: tuple[str, ...] = ("input", "data_dir", "split", "limit", "output_dir", "examples")
-# The options each stage understands, with their defaults. The training section is the SFT recipe's own
-# fields instead (checked by TRL's parser), so it is not listed here.
-DEFAULTS: dict[str, dict[str, Any]] = {
-    "seeds": {"sources": ["examples"], "data_dir": None, "max_rows_per_split": None},
-    # the generation recipe's own options (chemactor.generation.runner.CONFIG_DEFAULTS) but for what the
-    # pipeline supplies: the inputs and few-shot pool are the seed train split, the output is the stage folder
-    "generation": {
-        **{key: value for key, value in GENERATION_OPTIONS.items() if key not in GENERATION_SUPPLIED},
-        "backend": "augment",
-        "samples": 4,
-        "seed": None,  # the recipe's top-level seed
-    },
-    "selection": {"fraction": 0.5, "k": None, "threshold": None, "divergence": "kl", "smoothing": 0.1, "weights": None},
-    "evaluation": {"split": "test", "circle_rounds": 3, "batch_size": 8, "max_new_tokens": 256, "examples_shown": 3},
-    "publish": {"dataset_repo": None, "model_repo": None, "private": False},
-}
+# the pipeline's own defaults for the generation section, where they differ from a generation recipe's
+GENERATION_DEFAULTS: dict[str, Any] = {"backend": "augment", "samples": 4}
 TRAINING_SUPPLIED: tuple[str, ...] = ("seed_sources", "data_dir", "generated_dir", "output_dir")
 
 
 class PipelineConfigError(ConfigError):
-    """A recipe that cannot run as written; the message names the file, the section and the key."""
+    """A recipe that cannot run as written; the message names the file and the key path."""
+
+
+class StageIncomplete(FailedItemsError):
+    """A stage ran but left nothing usable (empty, or mostly failed); it is not marked done, a rerun retries it."""
+
+    def __init__(self, message: str, summary: Mapping[str, Any]) -> None:
+        super().__init__(message)
+        self.summary = dict(summary)
+
+
+@dataclass
+class SeedsConfig:
+    """The ``seeds`` section: which seed sources, from where, how many rows per split."""
+
+    sources: list[str] = field(default_factory=lambda: [EXAMPLES_SOURCE], metadata={"choices": INPUT_SOURCES})
+    data_dir: str | None = None
+    max_rows_per_split: int | None = field(default=None, metadata={"min": 1})
+
+
+@dataclass
+class SelectionConfig:
+    """The ``selection`` section (``chemactor select``'s options): the rule and the selector's settings."""
+
+    fraction: float = 0.5
+    k: int | None = field(default=None, metadata={"min": 0})
+    threshold: float | None = None
+    divergence: Literal[DIVERGENCES] = "kl"  # type: ignore[valid-type]
+    smoothing: float = field(default=0.1, metadata={"min": 0})
+    weights: dict[str, float] | None = None
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.weights or {}) - set(DEFAULT_WEIGHTS))
+        if unknown:
+            raise ConfigError(f"weights.{unknown[0]}: unknown view{closest(unknown[0], DEFAULT_WEIGHTS)}")
+
+
+@dataclass
+class EvaluationConfig:
+    """The ``evaluation`` section (``chemactor evaluate``'s options)."""
+
+    split: Literal[SPLITS] = "test"  # type: ignore[valid-type]
+    circle_rounds: int = field(default=3, metadata={"min": 1})
+    batch_size: int = field(default=8, metadata={"min": 1})
+    max_new_tokens: int = field(default=256, metadata={"min": 1})
+    examples_shown: int = field(default=3, metadata={"min": 0})
+
+
+@dataclass
+class PublishConfig:
+    """The ``publish`` section: the repos to push to (neither: do not publish)."""
+
+    dataset_repo: str | None = None
+    model_repo: str | None = None
+    private: bool = False
+
+
+SECTIONS: dict[str, type] = {
+    "seeds": SeedsConfig,
+    "generation": GenerationConfig,
+    "selection": SelectionConfig,
+    "evaluation": EvaluationConfig,
+    "publish": PublishConfig,
+}
+
+
+@dataclass
+class PipelineRecipe:
+    """The top level of a pipeline recipe; each section's keys are its stage's configuration fields."""
+
+    output_dir: str
+    seed: int = 42
+    seeds: dict[str, Any] | None = None
+    generation: dict[str, Any] | None = None
+    selection: dict[str, Any] | None = None
+    training: dict[str, Any] | None = None
+    evaluation: dict[str, Any] | None = None
+    publish: dict[str, Any] | None = None
 
 
 @dataclass
 class PipelineConfig:
-    """A parsed pipeline recipe: one mapping of options per stage (``publish`` empty: do not publish)."""
+    """A parsed pipeline recipe: the sections as written (what the stage hashes cover) and their typed form.
+
+    Every section is validated when the recipe is read (:func:`chemactor.config.parse_config`; the training
+    section by TRL's parser, in :meth:`training_arguments`, before the first stage runs), so a misspelled
+    key, a wrong type or an unknown backend, source or split stops the run before any work.
+    """
 
     output_dir: Path
     seed: int = 42
@@ -88,39 +160,54 @@ class PipelineConfig:
     evaluation: dict[str, Any] = field(default_factory=dict)
     publish: dict[str, Any] = field(default_factory=dict)
     source: str = "<dict>"
+    parsed: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        for stage, cls in SECTIONS.items():
+            raw = self.section(stage)
+            if stage == "generation":
+                forbidden = {
+                    key: "the pipeline supplies it (the seed train split, the stage folder)"
+                    for key in GENERATION_SUPPLIED
+                }
+                parsed = parse_config(
+                    cls,
+                    {**GENERATION_DEFAULTS, "seed": self.seed, **raw},
+                    path=stage,
+                    source=self.source,
+                    forbidden=forbidden,
+                )
+                try:
+                    parsed.check_backend(stage)
+                except ConfigError as exc:
+                    raise ConfigError(f"{self.source}: {exc}") from None
+            else:
+                parsed = parse_config(cls, raw, path=stage, source=self.source)
+            self.parsed[stage] = parsed
+        supplied = sorted(set(TRAINING_SUPPLIED) & set(self.training))
+        if supplied:
+            raise PipelineConfigError(
+                f"{self.source}: training.{supplied[0]}: must not be set: the pipeline supplies it"
+            )
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any], source: str = "<dict>") -> PipelineConfig:
-        unknown = sorted(set(raw) - {"output_dir", "seed", *STAGES})
-        if unknown:
-            raise PipelineConfigError(
-                f"{source}: unknown key(s) {', '.join(unknown)}; expected output_dir, seed, {', '.join(STAGES)}"
-            )
-        if "output_dir" not in raw:
-            raise PipelineConfigError(f"{source}: 'output_dir' is required")
-        sections = {}
-        for stage in STAGES:
-            section = raw.get(stage) or {}
-            if not isinstance(section, Mapping):
-                raise PipelineConfigError(f"{source}: section {stage!r} must be a mapping, got {section!r}")
-            unknown = sorted(set(section) - set(DEFAULTS.get(stage, section)))
-            if unknown:
-                raise PipelineConfigError(
-                    f"{source}: unknown option(s) {', '.join(unknown)} in section {stage!r}; "
-                    f"known: {', '.join(DEFAULTS[stage])}"
-                )
-            sections[stage] = dict(section)
-        supplied = sorted(set(TRAINING_SUPPLIED) & set(sections["training"]))
-        if supplied:
-            raise PipelineConfigError(
-                f"{source}: section 'training' must not set {', '.join(supplied)}; the pipeline supplies them"
-            )
-        return cls(output_dir=Path(raw["output_dir"]), seed=int(raw.get("seed", 42)), source=source, **sections)
+        try:
+            recipe = parse_config(PipelineRecipe, raw, source=source)
+            sections = {stage: dict(getattr(recipe, stage) or {}) for stage in STAGES}
+            return cls(output_dir=Path(recipe.output_dir), seed=recipe.seed, source=source, **sections)
+        except PipelineConfigError:
+            raise
+        except ConfigError as exc:
+            raise PipelineConfigError(str(exc)) from None
 
     @classmethod
     def from_yaml(cls, path: str | Path, output_dir: str | Path | None = None) -> PipelineConfig:
         """Read a recipe; ``output_dir`` overrides the recipe's own."""
-        text = Path(path).read_text(encoding="utf-8")
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise PipelineConfigError(f"{path}: cannot read the recipe: {exc}") from None
         try:
             raw = yaml.safe_load(text) or {}
         except yaml.YAMLError as exc:
@@ -136,21 +223,18 @@ class PipelineConfig:
         return getattr(self, stage)
 
     def options(self, stage: str) -> dict[str, Any]:
-        """The options of ``stage`` with the defaults filled in."""
-        return {**DEFAULTS[stage], **self.section(stage)}
+        """The options of ``stage`` with the defaults filled in (the training section: as written)."""
+        parsed = self.parsed.get(stage)
+        return dict(self.training) if parsed is None else dataclasses.asdict(parsed)
 
     def training_arguments(self, output_dir: Path) -> tuple[Any, Any, Any]:
         """The SFT recipe's ``(ScriptArguments, SFTConfig, ModelConfig)`` for the training section."""
-        from trl import ModelConfig, SFTConfig, TrlParser
-
-        from chemactor.training import ScriptArguments
+        from chemactor.training import parse_recipe_dict
 
         try:
-            return TrlParser((ScriptArguments, SFTConfig, ModelConfig)).parse_dict(
-                {"seed": self.seed, **self.training, "output_dir": str(output_dir)}
-            )
-        except ValueError as exc:
-            raise PipelineConfigError(f"{self.source}: section 'training': {exc}") from None
+            return parse_recipe_dict({"seed": self.seed, **self.training, "output_dir": str(output_dir)}, "training")
+        except ConfigError as exc:
+            raise PipelineConfigError(f"{self.source}: {exc}") from None
 
 
 @dataclass
@@ -206,18 +290,29 @@ def run_generation(config: PipelineConfig, inputs: Mapping[str, Path], output: P
     """Generated records from the seed *train* split only, so no evaluation row has a generated relative."""
     from chemactor.generation.runner import run_from_config
 
-    stage = config.options("generation")
     train_file = str(inputs["seeds"] / SEED_TRAIN_FILE)
-    seed = config.seed if stage["seed"] is None else stage["seed"]
-    summary = run_from_config(
-        {**stage, "input": train_file, "examples": train_file, "output_dir": output, "seed": seed}
+    stage = dataclasses.replace(
+        config.parsed["generation"], input=train_file, examples=train_file, output_dir=str(output)
     )
-    return {
-        "backend": stage["backend"],
+    # a rerun of an incomplete stage should finish it: ask again for what failed before
+    summary = run_from_config(stage, retry_failed=True)
+    rows = summary.skipped + summary.done  # with retry_failed every skipped item is a finished row
+    failed = sum(summary.failed.values())
+    result = {
+        "backend": stage.resolved_backend(),
+        "rows": rows,
         "rows_written": summary.done,
         "failed": dict(summary.failed),
         "crosscheck_failed": summary.crosscheck_failed,
     }
+    if not rows or failed > rows:
+        counts = ", ".join(f"{kind} {count}" for kind, count in sorted(summary.failed.items())) or "none"
+        raise StageIncomplete(
+            f"generation left {rows} rows and {failed} failed items ({counts}); the stage is not marked done: "
+            "rerun the pipeline to retry the failed items",
+            summary=result,
+        )
+    return result
 
 
 def run_selection(config: PipelineConfig, inputs: Mapping[str, Path], output: Path) -> dict[str, Any]:
@@ -234,7 +329,12 @@ def run_selection(config: PipelineConfig, inputs: Mapping[str, Path], output: Pa
         divergence=stage["divergence"], smoothing=stage["smoothing"], weights=stage["weights"]
     )
     reference = _load_seed_records(inputs["seeds"])["train"]
-    return select(reference, read_records(inputs["generation"]), output, selector=selector, **rule)
+    summary = select(reference, read_records(inputs["generation"]), output, selector=selector, **rule)
+    if not summary["selected"]:
+        raise StageIncomplete(
+            f"selection kept 0 of {summary['pool']} generated rows; the stage is not marked done", summary=summary
+        )
+    return summary
 
 
 def run_training(config: PipelineConfig, inputs: Mapping[str, Path], output: Path) -> dict[str, Any]:
@@ -401,7 +501,14 @@ def run_pipeline(
         _write_stage(directory, {**record, "status": "running"})
         started = time.monotonic()
         inputs = {name: stage_dir(config.output_dir, name) for name in UPSTREAM[stage]}
-        summary = RUNNERS[stage](config, inputs, directory)
+        try:
+            summary = RUNNERS[stage](config, inputs, directory)
+        except StageIncomplete as exc:
+            seconds = round(time.monotonic() - started, 1)
+            incomplete = {"status": "incomplete", "error": str(exc), "seconds": seconds, "summary": exc.summary}
+            _write_stage(directory, {**record, **incomplete})
+            log(f"[{stage}] incomplete: {exc}")
+            raise
         seconds, finished = round(time.monotonic() - started, 1), _now()
         done = {"status": "done", "finished": finished, "seconds": seconds, "summary": summary}
         _write_stage(directory, {**record, **done})

@@ -13,16 +13,21 @@ model from scratch, so everything runs offline; other parts' tests use the same 
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import inspect
 import itertools
 import json
 import logging
 import sys
-from collections.abc import Iterable, Sequence
+import typing
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import datasets
+import yaml
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import (
     AutoModelForCausalLM,
@@ -42,7 +47,9 @@ from transformers.trainer_utils import get_last_checkpoint
 from trl import ModelConfig, SFTConfig, SFTTrainer, TrlParser, get_peft_config
 
 from chemactor.builders import load_seeds, mix, parse_ratio, read_records
+from chemactor.config import check_value
 from chemactor.data import TASKS, get_meta, has_task, task_view
+from chemactor.errors import ConfigError, closest
 
 logger = logging.getLogger(__name__)
 
@@ -159,13 +166,73 @@ class ScriptArguments:
             try:
                 self.model_config_overrides = json.loads(self.model_config_overrides)
             except json.JSONDecodeError as exc:
-                raise ValueError(
-                    f"model_config_overrides is not JSON ({exc}): {self.model_config_overrides!r}"
+                raise ConfigError(
+                    f"model_config_overrides: not JSON ({exc}): {self.model_config_overrides!r}"
                 ) from None
+        check_model_config_overrides(self.model_config_overrides)
         parse_ratio(self.mix_ratio)  # fail before any data is loaded
         unknown = sorted(set(self.tasks) - set(TASKS))
         if unknown:
-            raise ValueError(f"unknown task(s) {', '.join(unknown)} in 'tasks'; known: {', '.join(TASKS)}")
+            raise ConfigError(
+                f"tasks: unknown task {unknown[0]!r}{closest(unknown[0], TASKS)}; known: {', '.join(TASKS)}"
+            )
+
+
+MODEL_CONFIG_CLASS = LlamaConfig
+"""The configuration class of the from-scratch model (:func:`build_tiny_model`); overrides must be its fields."""
+
+
+def check_model_config_overrides(overrides: Any, path: str = "model_config_overrides") -> None:
+    """Reject overrides that are not fields of :data:`MODEL_CONFIG_CLASS`, naming the closest field.
+
+    ``PretrainedConfig`` keeps any unknown keyword as an attribute, so a misspelled ``num_hiden_layers``
+    would otherwise train the default depth silently and land in ``config.json`` beside the real field.
+    """
+    if overrides is None:
+        return
+    if not isinstance(overrides, Mapping):
+        raise ConfigError(f"{path}: expected a mapping of {MODEL_CONFIG_CLASS.__name__} fields, got {overrides!r}")
+    default = MODEL_CONFIG_CLASS()
+    known = set(vars(default)) | set(inspect.signature(MODEL_CONFIG_CLASS.__init__).parameters) - {"self", "kwargs"}
+    for key in overrides:
+        if not hasattr(default, key) and key not in known:
+            suggestion = closest(str(key), known)
+            raise ConfigError(f"{path}.{key}: not a {MODEL_CONFIG_CLASS.__name__} field{suggestion}")
+
+
+RECIPE_CLASSES: tuple[type, ...] = (ScriptArguments, SFTConfig, ModelConfig)
+
+
+def check_recipe(recipe: Mapping[str, Any], path: str = "", source: str = "") -> dict[str, Any]:
+    """Check an SFT recipe mapping before TRL's parser sees it: every key a field of one of
+    :data:`RECIPE_CLASSES` (else the closest field is named) and every value of a plain type (numbers,
+    strings, booleans, lists of them) of that type. Fields of richer types (enums, unions with them)
+    are left to the dataclasses themselves. Returns the recipe with numeric strings read as numbers.
+    """
+    prefix, at = (f"{path}." if path else ""), (f"{source}: " if source else "")
+    fields: dict[str, Any] = {}
+    for cls in RECIPE_CLASSES:
+        hints = typing.get_type_hints(cls)
+        fields.update({item.name: hints[item.name] for item in dataclasses.fields(cls) if item.init})
+    checked = dict(recipe)
+    for key, value in recipe.items():
+        if key not in fields:
+            raise ConfigError(f"{at}{prefix}{key}: unknown key{closest(str(key), fields)}")
+        with contextlib.suppress(TypeError):  # a type the checker does not know: the dataclass validates it
+            checked[key] = check_value(value, fields[key], prefix + key, source)
+    check_model_config_overrides(recipe.get("model_config_overrides"), f"{at}{prefix}model_config_overrides")
+    return checked
+
+
+def parse_recipe_dict(recipe: Mapping[str, Any], path: str = "") -> tuple[ScriptArguments, SFTConfig, ModelConfig]:
+    """``(ScriptArguments, SFTConfig, ModelConfig)`` from a recipe mapping, checked by :func:`check_recipe`."""
+    checked = check_recipe(recipe, path)
+    try:
+        return TrlParser(RECIPE_CLASSES).parse_dict(checked)
+    except ConfigError as exc:
+        raise ConfigError(f"{path + '.' if path else ''}{exc}") from None
+    except ValueError as exc:  # the dataclasses' own checks (TrainingArguments' combinations of options)
+        raise ConfigError(f"{path + ': ' if path else ''}{exc}") from None
 
 
 def parse_args(argv: Sequence[str] | None = None) -> tuple[ScriptArguments, SFTConfig, ModelConfig]:
@@ -173,7 +240,16 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[ScriptArguments, SFTC
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0].endswith((".yaml", ".yml")):
         argv = ["--config", argv[0], *argv[1:]]
-    return TrlParser((ScriptArguments, SFTConfig, ModelConfig)).parse_args_and_config(argv)
+    if "--config" in argv:  # TRL takes the recipe's keys as defaults, unchecked: check them first
+        path = argv[argv.index("--config") + 1]
+        try:
+            recipe = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"{path}: cannot read the recipe: {exc}") from None
+        if not isinstance(recipe, Mapping):
+            raise ConfigError(f"{path}: a recipe is a mapping of keys, got {type(recipe).__name__}")
+        check_recipe({key: value for key, value in recipe.items() if key != "env"}, source=path)
+    return TrlParser(RECIPE_CLASSES).parse_args_and_config(argv)
 
 
 @dataclass

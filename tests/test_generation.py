@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from chemactor.actions import parse_actions
 from chemactor.builders import load_generated
 from chemactor.data import get_meta, to_dataset, write_records
+from chemactor.errors import ConfigError
 from chemactor.examples import example_records
 from chemactor.generation import (
     AugmentBackend,
@@ -286,7 +287,7 @@ def test_run_from_config_defaults_to_augmentation(tmp_path):
     parquet = tmp_path / "seeds.parquet"
     to_dataset(read_inputs(str(records))).to_parquet(parquet)
     assert read_inputs(str(parquet), split="train") == [r for r in read_inputs(str(records)) if r["split"] == "train"]
-    with pytest.raises(ValueError, match="unknown generation option"):
+    with pytest.raises(ConfigError, match=r"sample: unknown key \(did you mean 'samples'\?\)"):
         run_from_config({"input": str(records), "output_dir": str(tmp_path), "sample": 2})
 
 

@@ -34,21 +34,78 @@ def _quickstart(output_dir: Path) -> dict:
 def test_recipe_mistakes_are_named_before_any_work(tmp_path: Path):
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text("output_dir: out\nseeds: {sources: [examples]}\ntraning: {}\n", encoding="utf-8")
-    with pytest.raises(PipelineConfigError, match=r"recipe\.yaml: unknown key\(s\) traning"):
+    with pytest.raises(PipelineConfigError, match=r"recipe\.yaml: traning: unknown key \(did you mean 'training'\?\)"):
         PipelineConfig.from_yaml(recipe)
 
-    with pytest.raises(PipelineConfigError, match="unknown option\\(s\\) source in section 'seeds'"):
+    with pytest.raises(PipelineConfigError, match=r"seeds\.source: unknown key \(did you mean 'sources'\?\)"):
         PipelineConfig.from_mapping({"output_dir": "out", "seeds": {"source": "examples"}})
-    with pytest.raises(PipelineConfigError, match="'training' must not set output_dir"):
+    with pytest.raises(PipelineConfigError, match=r"training\.output_dir: must not be set"):
         PipelineConfig.from_mapping({"output_dir": "out", "training": {"output_dir": "x"}})
+    with pytest.raises(PipelineConfigError, match=r"generation\.input: must not be set"):
+        PipelineConfig.from_mapping({"output_dir": "out", "generation": {"input": "x.jsonl"}})
 
     raw = _quickstart(tmp_path / "out")
     config = PipelineConfig.from_mapping({**raw, "training": {**raw["training"], "learning_rat": 0.1}})
-    with pytest.raises(PipelineConfigError, match=r"section 'training': .*learning_rat"):
+    with pytest.raises(
+        PipelineConfigError, match=r"training\.learning_rat: unknown key \(did you mean 'learning_rate'\?\)"
+    ):
         run_pipeline(config, log=lambda _: None)
     with pytest.raises(PipelineConfigError, match="unknown stage 'train'"):
         run_pipeline(config, until="train", log=lambda _: None)
     assert not (tmp_path / "out" / "1-seeds").exists()
+
+
+@pytest.mark.parametrize(
+    ("section", "change", "message"),
+    [
+        ("generation", {"samples": "two"}, r"generation\.samples: expected an integer, got the string 'two'"),
+        ("generation", {"backend": "vllm"}, r"generation\.backend: the string 'vllm' is not one of endpoint"),
+        (
+            "generation",
+            {"sampling": {"temprature": 0.7}},
+            r"generation\.sampling\.temprature: unknown key \(did you mean 'temperature'\?\)",
+        ),
+        ("generation", {"backend": "endpoint"}, r"generation\.endpoints: the endpoint backend needs at least one URL"),
+        (
+            "seeds",
+            {"sources": ["exampels"]},
+            r"seeds\.sources\[0\]: 'exampels' is not one of .* \(did you mean 'examples'\?\)",
+        ),
+        ("evaluation", {"split": "dev"}, r"evaluation\.split: the string 'dev' is not one of train, validation, test"),
+        (
+            "selection",
+            {"weights": {"lenghts": 1.0}},
+            r"selection\.weights\.lenghts: unknown view \(did you mean 'lengths'\?\)",
+        ),
+        (
+            "training",
+            {"model_config_overrides": {"num_hiden_layers": 6}},
+            r"training\.model_config_overrides\.num_hiden_layers: not a LlamaConfig field "
+            r"\(did you mean 'num_hidden_layers'\?\)",
+        ),
+        (
+            "training",
+            {"num_train_epochs": "four"},
+            r"training\.num_train_epochs: expected a number, got the string 'four'",
+        ),
+    ],
+)
+def test_every_section_is_checked_before_the_first_stage(tmp_path: Path, section, change, message):
+    raw = _quickstart(tmp_path / "out")
+    raw[section] = {**(raw.get(section) or {}), **change}
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    with pytest.raises(PipelineConfigError, match=message) as caught:
+        run_pipeline(PipelineConfig.from_yaml(recipe), log=lambda _: None)
+    assert str(caught.value).startswith(str(recipe))
+    assert not (tmp_path / "out").exists()  # nothing ran, nothing was written
+
+
+def test_numeric_strings_are_read_as_numbers(tmp_path: Path):
+    config = PipelineConfig.from_mapping(
+        {"output_dir": "out", "generation": {"samples": "3"}, "selection": {"fraction": "0.25"}}
+    )
+    assert config.options("generation")["samples"] == 3 and config.options("selection")["fraction"] == 0.25
 
 
 @pytest.mark.slow
@@ -103,13 +160,14 @@ def test_quickstart_runs_end_to_end_then_skips_resumes_and_publishes(tmp_path: P
     assert [result.status for result in results] == ["skipped", "skipped", "ran"]
 
 
-def test_cli_names_a_broken_recipe_and_exits_2(tmp_path: Path):
-    from typer.testing import CliRunner
-
-    from chemactor.cli import app
+def test_cli_names_a_broken_recipe_on_one_line_and_exits_1(tmp_path: Path, capsys, monkeypatch):
+    from chemactor.cli import main
 
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text("output_dir: out\nselection: {fractoin: 0.3}\n", encoding="utf-8")
-    result = CliRunner().invoke(app, ["pipeline", str(recipe)])
-    assert result.exit_code == 1
-    assert "unknown option(s) fractoin in section 'selection'" in result.output
+    monkeypatch.setattr("sys.argv", ["chemactor", "pipeline", str(recipe)])
+    with pytest.raises(SystemExit) as caught:
+        main()
+    assert caught.value.code == 1
+    err = capsys.readouterr().err
+    assert err == f"error: {recipe}: selection.fractoin: unknown key (did you mean 'fraction'?)\n"

@@ -9,9 +9,13 @@ What the model "says" comes from a ``responder(kind, payload) -> str`` callable 
 Faults reproduce what real deployments do under load, each by name:
 ``"422"`` ``"424"`` ``"429"`` ``"500"`` ``"503"`` (TGI's ``{"error", "error_type"}`` bodies), ``"drop"``
 (the connection closes without an answer), ``"garbage"`` (a 200 whose body is not JSON),
-``"stream_error"`` (a 200 stream that breaks off with an error event) and ``"slow"`` (``slow_seconds`` of
-extra latency). ``script`` lists faults for the next requests in order (``None`` for a clean answer);
-after it runs out, ``faults`` gives each fault a probability per request (seeded, reproducible).
+``"stream_error"`` (a 200 stream that breaks off with an error event), ``"slow"`` (``slow_seconds`` of
+extra latency), and 200 answers that follow the protocol's syntax but carry no answer: ``"null"`` (the body
+is JSON ``null``), ``"no_choices"`` (a chat completion without ``choices``, a ``/generate`` object without
+``generated_text``) and ``"null_text"`` (``"content": null`` / ``"generated_text": null``); a streamed
+request gets these as a plain JSON body, a stream without a single event. ``script`` lists faults for the
+next requests in order (``None`` for a clean answer); after it runs out, ``faults`` gives each fault a
+probability per request (seeded, reproducible).
 
 Run ``python tests/tgi_server.py --latency 0.2`` to serve from a separate process (benchmarks do); it
 prints the URL on its first line.
@@ -41,7 +45,8 @@ ERRORS: dict[str, tuple[int, str, str]] = {
     "503": (503, "unhealthy", "Service Unavailable"),
 }
 STREAM_ERROR = {"error": "Request failed during generation: Server error: shard died.", "error_type": "generation"}
-FAULTS: tuple[str, ...] = (*ERRORS, "drop", "garbage", "stream_error", "slow")
+EMPTY_ANSWERS: tuple[str, ...] = ("null", "no_choices", "null_text")
+FAULTS: tuple[str, ...] = (*ERRORS, "drop", "garbage", "stream_error", "slow", *EMPTY_ANSWERS)
 
 
 def echo_responder(kind: str, payload: dict[str, Any]) -> str:
@@ -241,6 +246,8 @@ def _handler_for(server: TGIServer) -> type[BaseHTTPRequestHandler]:
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
+            elif fault == "null":
+                self._send_json(200, None)
             elif route == "/v1/chat/completions":
                 self._chat(payload, fault)
             else:
@@ -258,8 +265,10 @@ def _handler_for(server: TGIServer) -> type[BaseHTTPRequestHandler]:
                 "prefill": [],
                 "tokens": [{"id": i, "text": tok, "logprob": -0.1, "special": False} for i, tok in enumerate(tokens)],
             }
-            if not stream:
-                body: dict[str, Any] = {"generated_text": text}
+            if not stream or fault in EMPTY_ANSWERS:
+                body: dict[str, Any] = {"generated_text": None if fault == "null_text" else text}
+                if fault == "no_choices":
+                    del body["generated_text"]
                 if parameters.get("details"):
                     body["details"] = details
                 self._send_json(200, [body] if as_list else body)
@@ -298,14 +307,17 @@ def _handler_for(server: TGIServer) -> type[BaseHTTPRequestHandler]:
                 "model": payload.get("model") or server.model_id,
                 "system_fingerprint": "3.3.4-native",
             }
-            if not payload.get("stream"):
+            if not payload.get("stream") or fault in EMPTY_ANSWERS:
                 choice = {
                     "index": 0,
-                    "message": {"role": "assistant", "content": text},
+                    "message": {"role": "assistant", "content": None if fault == "null_text" else text},
                     "logprobs": None,
                     "finish_reason": "stop",
                 }
-                self._send_json(200, {**common, "object": "chat.completion", "choices": [choice], "usage": usage})
+                body = {**common, "object": "chat.completion", "choices": [choice], "usage": usage}
+                if fault == "no_choices":
+                    del body["choices"]
+                self._send_json(200, body)
                 return
             self._start_stream()
             for index, token in enumerate(tokens):

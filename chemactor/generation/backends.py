@@ -5,9 +5,15 @@
 ``AsyncInferenceClient``. Generated data is only as cheap as the endpoint is busy, so the backend keeps
 every endpoint loaded up to its concurrency limit, spreads requests over several URLs (least requests in
 flight first), and retries what a busy or flaky deployment throws at it: 429 ``overloaded``, 424, 5xx,
-timeouts, dropped connections, garbage bodies and errors that arrive inside a 200 stream. A 422
+timeouts, dropped connections, garbage bodies (including a 200 that is JSON ``null``, a completion without
+``choices`` or a stream without a single event) and errors that arrive inside a 200 stream. A 422
 (``validation``: the prompt is too long, say) will fail the same way again, so it is returned at once as a
-:class:`GenerationError` for the caller to record.
+:class:`GenerationError` for the caller to record. A ``null`` answer text is an empty answer (``""``).
+
+An endpoint that cannot be reached at all is not a per-item failure: when
+:data:`UNREACHABLE_ATTEMPTS` attempts in a row fail to connect before any request has succeeded, the
+request raises :class:`~chemactor.errors.EndpointError`, and so does every later request of the backend,
+so a run stops early instead of recording every item as failed.
 
 ``TransformersBackend`` runs a local model directory with batched ``generate``; concurrent callers are
 gathered into batches. ``AugmentBackend`` needs no model at all (see :mod:`chemactor.generation.augment`).
@@ -35,12 +41,16 @@ from huggingface_hub.errors import (
 )
 from tqdm.auto import tqdm
 
+from chemactor.errors import EndpointError
 from chemactor.generation.augment import Augmenter
 
 Prompt = str | Sequence[Mapping[str, str]]
 """A plain prompt, or chat messages (``[{"role": "user", "content": ...}, ...]``)."""
 
 DEFAULT_CONCURRENCY = 8
+UNREACHABLE_KINDS: frozenset[str] = frozenset({"connection", "offline"})
+UNREACHABLE_ATTEMPTS = 3
+"""Attempts in a row that fail to connect, before any success, after which an endpoint counts as unreachable."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +95,10 @@ class GenerationError(Exception):
             "endpoint": self.endpoint,
             "attempts": self.attempts,
         }
+
+
+class MalformedAnswer(ValueError):
+    """A 200 answer that carries no answer: ``null``, no ``choices``, a stream without events."""
 
 
 def _status(exc: BaseException) -> int | None:
@@ -232,6 +246,8 @@ class EndpointBackend(Backend):
         self.max_backoff = max_backoff
         self._state: _LoopState | None = None
         self._turn = 0
+        self._unreachable_attempts = 0  # attempts in a row that could not connect, while nothing has succeeded
+        self.unreachable: EndpointError | None = None
 
     def describe(self) -> dict[str, Any]:
         return {"backend": "endpoint", "api": self.api, "model": self.model, "endpoints": self.urls}
@@ -275,20 +291,27 @@ class EndpointBackend(Backend):
         return min(rotated, key=lambda url: state.in_flight[url])
 
     async def agenerate(self, prompt: Prompt, **params: Any) -> Generation:
+        if self.unreachable is not None:
+            raise self.unreachable
         state = await self._loop_state()
         assert state.semaphore is not None
         failed_url: str | None = None
         async with state.semaphore:
             for attempt in range(self.max_retries + 1):
+                if self.unreachable is not None:  # another request found out while this one waited
+                    raise self.unreachable
                 url = self._pick(state, failed_url)
                 state.in_flight[url] += 1
                 try:
-                    return self._count(await asyncio.wait_for(self._request(state, url, prompt, params), self.timeout))
+                    generation = await asyncio.wait_for(self._request(state, url, prompt, params), self.timeout)
+                    self._unreachable_attempts = 0
+                    return self._count(generation)
                 except Exception as exc:
                     error = classify_error(exc, url)
                     if error is None:
                         raise
                     error.attempts = attempt + 1
+                    self._check_reachable(error)
                     if not error.retryable or attempt == self.max_retries:
                         self.stats[f"failed:{error.kind}"] += 1
                         raise error from exc
@@ -299,6 +322,24 @@ class EndpointBackend(Backend):
                 delay = min(self.max_backoff, self.backoff * 2**attempt)
                 await asyncio.sleep(random.uniform(0, delay))
         raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _check_reachable(self, error: GenerationError) -> None:
+        """Raise :class:`EndpointError` once enough attempts in a row failed to connect before any success."""
+        if error.kind not in UNREACHABLE_KINDS or self.stats["requests"]:
+            self._unreachable_attempts = 0
+            return
+        self._unreachable_attempts += 1
+        if error.kind == "offline" or self._unreachable_attempts >= UNREACHABLE_ATTEMPTS:
+            reason = (
+                str(error)
+                if error.kind == "offline"
+                else f"{self._unreachable_attempts} attempts in a row failed and none ever succeeded; last: {error}"
+            )
+            self.unreachable = EndpointError(
+                f"endpoint {', '.join(self.urls)} cannot be reached ({reason}); no item was recorded as failed: "
+                "rerun when it is up"
+            )
+            raise self.unreachable from error
 
     async def _request(self, state: _LoopState, url: str, prompt: Prompt, params: Mapping[str, Any]) -> Generation:
         """One attempt. ``max_new_tokens`` and TGI's ``grammar`` are spelled the chat route's way there."""
@@ -317,6 +358,8 @@ class EndpointBackend(Backend):
     async def _chat(self, state: _LoopState, url: str, messages: list, params: dict[str, Any]) -> Generation:
         if not self.stream:
             output = await state.clients[url].chat_completion(messages, model=self.model, **params)
+            if output is None or not output.choices or output.choices[0].message is None:
+                raise MalformedAnswer("a 200 chat completion without choices")
             usage = output.usage
             text = output.choices[0].message.content or ""
             counts = (
@@ -330,7 +373,9 @@ class EndpointBackend(Backend):
             chunks = await client.chat_completion(
                 messages, model=self.model, stream=True, stream_options={"include_usage": True}, **params
             )
+            events = 0
             async for chunk in chunks:
+                events += 1
                 if chunk.choices:
                     parts.append(chunk.choices[0].delta.content or "")
                 if chunk.usage:
@@ -338,20 +383,26 @@ class EndpointBackend(Backend):
                         "prompt_tokens": chunk.usage.prompt_tokens,
                         "completion_tokens": chunk.usage.completion_tokens,
                     }
+        if not events:
+            raise MalformedAnswer("a 200 stream without a single event")
         return Generation(text="".join(parts), usage=counts, endpoint=url)
 
     async def _text_generation(self, state: _LoopState, url: str, prompt: str, params: dict[str, Any]) -> Generation:
         if not self.stream:
             output = await state.clients[url].text_generation(prompt, details=True, **params)
             counts = {"completion_tokens": output.details.generated_tokens} if output.details else {}
-            return Generation(text=output.generated_text, usage=counts, endpoint=url)
+            return Generation(text=output.generated_text or "", usage=counts, endpoint=url)
         parts: list[str] = []
         counts = {}
+        events = 0
         async with self._client(url) as client:
             async for event in await client.text_generation(prompt, details=True, stream=True, **params):
+                events += 1
                 parts.append(event.token.text if not event.token.special else "")
                 if event.details is not None:
                     counts = {"completion_tokens": event.details.generated_tokens}
+        if not events:
+            raise MalformedAnswer("a 200 stream without a single event")
         return Generation(text="".join(parts), usage=counts, endpoint=url)
 
     async def aclose(self) -> None:

@@ -31,15 +31,28 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+import jinja2
 from tqdm.auto import tqdm
 
 from chemactor.actions import ACTION_NAMES
 from chemactor.builders import read_records
-from chemactor.data import RecordError, actions_style, get_meta, iter_jsonl, make_record
-from chemactor.errors import ResumeError
+from chemactor.chem import InvalidSmilesError, canonicalize_reaction
+from chemactor.config import parse_config
+from chemactor.data import (
+    EXAMPLES_SOURCE,
+    SEED_SOURCES,
+    SPLITS,
+    RecordError,
+    actions_style,
+    get_meta,
+    iter_jsonl,
+    make_record,
+)
+from chemactor.errors import ConfigError, EndpointError, ResumeError, closest
 from chemactor.generation.backends import (
+    UNREACHABLE_KINDS,
     AugmentBackend,
     Backend,
     EndpointBackend,
@@ -106,10 +119,19 @@ class RunSummary:
 
 
 class ItemError(Exception):
-    """An input row this step cannot use (a missing field); recorded like a failed request."""
+    """A row that failed for a reason of its own, recorded like a failed request and the run goes on.
+
+    ``kind``: ``input`` (a field the step needs is missing), ``invalid_smiles`` (the reaction does not parse,
+    or is a single molecule where a reaction is needed), ``template`` (a prompt template failed on this row),
+    ``crosscheck`` (the cross-check failed on this row's answers).
+    """
+
+    def __init__(self, message: str, kind: str = "input") -> None:
+        super().__init__(message)
+        self.kind = kind
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": "input", "message": str(self)}
+        return {"kind": self.kind, "message": str(self)}
 
 
 # --- on-disk store ----------------------------------------------------------------------------------
@@ -169,6 +191,13 @@ class OutputStore:
 
     def failed_ids(self) -> set[str]:
         return {row["id"] for path in self.directory.glob("failures/*.ndjson") for _, row in iter_jsonl(path)}
+
+    def set_aside_failures(self) -> None:
+        """Move failure logs written with other settings to ``failures-superseded-<time>/`` (kept, not read)."""
+        old = self.directory / "failures"
+        if any(old.glob("*.ndjson")):
+            self.failures.close()
+            old.rename(self.directory / f"failures-superseded-{_now().replace(':', '')}")
 
     def read_manifest(self) -> dict[str, Any]:
         return json.loads(self.manifest_path.read_text(encoding="utf-8")) if self.manifest_path.exists() else {}
@@ -279,15 +308,17 @@ class GenerationRunner:
         store = OutputStore(output_dir, self.settings.fsync_interval)
         manifest = store.read_manifest()
         identity = self.identity()
-        if manifest:
-            changed = sorted(key for key in identity if manifest.get(key) != identity[key])
-            if changed:
-                raise ResumeError(
-                    f"{store.manifest_path} was written with other {', '.join(changed)}; "
-                    "use a new output directory or the original settings"
-                )
-        items = self._items(inputs)
         finished = store.finished_ids()
+        changed = sorted(key for key in identity if manifest and manifest.get(key) != identity[key])
+        if changed and finished:
+            store.close()
+            raise ResumeError(
+                f"{store.manifest_path} was written with other {', '.join(changed)} ({len(finished)} rows); "
+                "use a new output directory or the original settings"
+            )
+        if changed:  # nothing was written with the old settings: their failures say nothing about the new ones
+            store.set_aside_failures()
+        items = self._items(inputs)
         skip = finished if retry_failed else finished | store.failed_ids()
         todo = [item for item in items if item.id not in skip]
         summary = RunSummary(output_dir=str(output_dir), skipped=len(items) - len(todo))
@@ -298,6 +329,9 @@ class GenerationRunner:
         try:
             asyncio.run(self._run_all(todo, store, summary, progress))
             status = "complete" if not summary.failed else "complete with failures"
+        except EndpointError:
+            status = "stopped: endpoint unreachable"
+            raise
         finally:
             store.close()
             summary.seconds = time.monotonic() - started
@@ -341,10 +375,14 @@ class GenerationRunner:
                     row = await self._generate(item)
                 except (GenerationError, ItemError) as exc:
                     error = exc.to_dict()
-                    store.failures.append(
-                        {"id": item.id, "input_id": item.record["id"], "error": error, "time": _now()}
-                    )
                     summary.failed[error["kind"]] += 1
+                    # An endpoint that never answered says nothing about the row: not recorded, so the next
+                    # run asks again without --retry-failed (the backend stops the run if it stays down).
+                    never_answered = isinstance(self.backend, Backend) and not self.backend.stats["requests"]
+                    if not (error["kind"] in UNREACHABLE_KINDS and never_answered):
+                        store.failures.append(
+                            {"id": item.id, "input_id": item.record["id"], "error": error, "time": _now()}
+                        )
                 else:
                     store.rows.append(row)
                     summary.done += 1
@@ -391,24 +429,34 @@ class GenerationRunner:
                 meta=meta,
             )
 
+        if "r2d" in self.prompts or record.get("reaction_smiles"):
+            try:
+                canonicalize_reaction(record["reaction_smiles"])
+            except InvalidSmilesError as exc:
+                if "r2d" in self.prompts:  # nothing to describe; d2a rows only use the reaction to cross-check
+                    raise ItemError(f"input {record['id']!r}: {exc}", kind="invalid_smiles") from None
+                record = {**record, "reaction_smiles": ""}
         params = dict(self.settings.sampling)
         if params.get("seed") is not None:
             params["seed"] = int(params["seed"]) + item.sample  # distinct samples of one input
         meta.update(sampling=params, prompts={}, usage={}, endpoints={})
         description, actions = record.get("description") or "", ""
         if "r2d" in self.prompts:
-            prompt = self.prompts["r2d"].render(
-                examples=self._shots(item, "r2d"), reaction_smiles=record["reaction_smiles"], roles=roles or {}
+            prompt = self._render(
+                "r2d", examples=self._shots(item, "r2d"), reaction_smiles=record["reaction_smiles"], roles=roles or {}
             )
             description = await self._ask(prompt, "r2d", params, meta)
         if "d2a" in self.prompts:
-            prompt = self.prompts["d2a"].render(
-                examples=self._shots(item, "d2a"), description=description, action_names=ACTION_NAMES
+            prompt = self._render(
+                "d2a", examples=self._shots(item, "d2a"), description=description, action_names=ACTION_NAMES
             )
             actions = await self._ask(prompt, "d2a", params, meta)
-            meta["crosscheck"] = crosscheck(actions, description, record.get("reaction_smiles") or "", roles)
+            try:
+                meta["crosscheck"] = crosscheck(actions, description, record.get("reaction_smiles") or "", roles)
+            except Exception as exc:  # whatever one row's answer trips, the other rows go on
+                raise ItemError(f"cross-check failed: {type(exc).__name__}: {exc}", kind="crosscheck") from exc
         if "a2d" in self.prompts:
-            prompt = self.prompts["a2d"].render(examples=self._shots(item, "a2d"), actions=actions)
+            prompt = self._render("a2d", examples=self._shots(item, "a2d"), actions=actions)
             back = await self._ask(prompt, "a2d", params, meta, allow_empty=True)
             similarity = back_translation_similarity(description, back)
             meta["crosscheck"]["back_translation"] = {"text": back, "similarity": similarity}
@@ -421,6 +469,13 @@ class GenerationRunner:
             split=record["split"],
             meta=meta,
         )
+
+    def _render(self, task: str, **values: Any) -> str:
+        """The ``task`` prompt for one row; a template that fails on this row's values fails this row only."""
+        try:
+            return self.prompts[task].render(**values)
+        except jinja2.TemplateError as exc:
+            raise ItemError(f"{task} prompt template: {type(exc).__name__}: {exc}", kind="template") from exc
 
     async def _ask(
         self, prompt: str, task: str, params: Mapping[str, Any], meta: dict[str, Any], allow_empty: bool = False
@@ -443,78 +498,132 @@ class GenerationRunner:
 
 # --- configuration (recipes and the command line) ---------------------------------------------------
 
-CONFIG_DEFAULTS: dict[str, Any] = {
-    "input": None,  # a seed source name or a records file
-    "data_dir": None,
-    "split": None,
-    "limit": None,
-    "output_dir": None,
-    "backend": None,  # endpoint | transformers | augment; default: endpoint when endpoints are given
-    "steps": None,  # chain | r2d | d2a | augment; default: augment for the augment backend, else chain
-    "endpoints": [],
-    "api": "chat",
-    "model": None,  # the served model's name (endpoint) or a local model directory (transformers)
-    "max_concurrency": None,
-    "timeout": 120.0,
-    "max_retries": 5,
-    "stream": False,
-    "batch_size": 8,
-    "samples": 1,
-    "shots": 3,
-    "examples": "examples",  # the few-shot pool: a source name or a records file
-    "prompt_version": DEFAULT_VERSION,
-    "prompts_dir": None,
-    "sampling": {},
-    "back_translate": False,
-    "seed": 0,
-    "max_in_flight": 256,
-}
+BACKENDS: tuple[str, ...] = ("endpoint", "transformers", "augment")
+INPUT_SOURCES: tuple[str, ...] = (*SEED_SOURCES, EXAMPLES_SOURCE)
 
 
-def run_from_config(config: Mapping[str, Any], *, retry_failed: bool = False, progress: bool = True) -> RunSummary:
-    """Build the backend and runner a recipe describes (keys: :data:`CONFIG_DEFAULTS`) and run it."""
-    unknown = sorted(set(config) - set(CONFIG_DEFAULTS))
-    if unknown:
-        raise ValueError(f"unknown generation option(s) {', '.join(unknown)}; known: {', '.join(CONFIG_DEFAULTS)}")
-    options = {**CONFIG_DEFAULTS, **{key: value for key, value in config.items() if value is not None}}
-    for required in ("input", "output_dir"):
-        if not options[required]:
-            raise ValueError(f"generation option {required!r} is required")
-    backend_name = options["backend"] or ("endpoint" if options["endpoints"] else "augment")
-    steps = options["steps"] or ("augment" if backend_name == "augment" else "chain")
-    inputs = read_inputs(options["input"], options["data_dir"], options["split"], options["limit"])
+@dataclass
+class SamplingConfig:
+    """Sampling parameters sent with every request (``None``: the server's or model's default)."""
+
+    max_new_tokens: int | None = field(default=None, metadata={"min": 1})
+    temperature: float | None = field(default=None, metadata={"min": 0})
+    top_p: float | None = None
+    top_k: int | None = None
+    repetition_penalty: float | None = None
+    stop: list[str] | None = None
+    seed: int | None = None  # sample k of an input uses seed + k
+
+    def as_params(self) -> dict[str, Any]:
+        return {name: value for name, value in asdict(self).items() if value is not None}
+
+
+@dataclass
+class GenerationConfig:
+    """A generation recipe (``recipes/generate.yaml``); each field is also a ``chemactor generate`` flag.
+
+    Parsed by :func:`chemactor.config.parse_config`, so a misspelled key or a value of the wrong type is
+    rejected, naming the key, before any input is read.
+    """
+
+    input: str | None = None  # a seed source name or a records file (.jsonl / .parquet)
+    data_dir: str | None = None
+    split: Literal[SPLITS] | None = None  # type: ignore[valid-type]
+    limit: int | None = field(default=None, metadata={"min": 0})
+    output_dir: str | None = None
+    backend: Literal[BACKENDS] | None = None  # type: ignore[valid-type]  # default: endpoint when endpoints are given
+    steps: Literal[STEPS] | None = None  # type: ignore[valid-type]  # default: augment for the augment backend, else chain
+    endpoints: list[str] = field(default_factory=list)
+    api: Literal["chat", "generate"] = "chat"
+    model: str | None = None  # the served model's name (endpoint) or a local model directory (transformers)
+    max_concurrency: int | None = field(default=None, metadata={"min": 1})
+    timeout: float = field(default=120.0, metadata={"min": 0})
+    max_retries: int = field(default=5, metadata={"min": 0})
+    stream: bool = False
+    batch_size: int = field(default=8, metadata={"min": 1})
+    samples: int = field(default=1, metadata={"min": 1})
+    shots: int = field(default=3, metadata={"min": 0})
+    examples: str = EXAMPLES_SOURCE  # the few-shot pool: a source name or a records file
+    prompt_version: str = DEFAULT_VERSION
+    prompts_dir: str | None = None
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    back_translate: bool = False
+    seed: int = 0
+    max_in_flight: int = field(default=256, metadata={"min": 1})
+
+    def __post_init__(self) -> None:
+        for name in ("input", "examples"):
+            value = getattr(self, name)
+            if value is not None and value not in INPUT_SOURCES and not Path(value).exists():
+                raise ConfigError(
+                    f"{name}: {value!r} is neither a source ({', '.join(INPUT_SOURCES)}) nor an existing file or "
+                    f"folder of records{closest(value, INPUT_SOURCES)}"
+                )
+
+    def resolved_backend(self) -> str:
+        return self.backend or ("endpoint" if self.endpoints else "augment")
+
+    def resolved_steps(self) -> str:
+        return self.steps or ("augment" if self.resolved_backend() == "augment" else "chain")
+
+    def check_complete(self) -> None:
+        """What a run needs beyond well-typed values; raised before any input is read."""
+        for required in ("input", "output_dir"):
+            if not getattr(self, required):
+                raise ConfigError(f"{required} is required")
+        self.check_backend()
+
+    def check_backend(self, path: str = "") -> None:
+        """The backend has what it needs and goes with the steps (``path`` prefixes the key names)."""
+        prefix = f"{path}." if path else ""
+        backend = self.resolved_backend()
+        if backend == "endpoint" and not self.endpoints:
+            raise ConfigError(f"{prefix}endpoints: the endpoint backend needs at least one URL")
+        if backend == "transformers" and not self.model:
+            raise ConfigError(f"{prefix}model: the transformers backend needs a local model directory")
+        if (backend == "augment") != (self.resolved_steps() == "augment"):
+            raise ConfigError(f"{prefix}steps: {self.resolved_steps()!r} does not go with the {backend} backend")
+
+
+def run_from_config(
+    config: GenerationConfig | Mapping[str, Any], *, retry_failed: bool = False, progress: bool = True
+) -> RunSummary:
+    """Build the backend and runner a recipe describes (:class:`GenerationConfig`) and run it.
+
+    A mapping is validated first (:func:`chemactor.config.parse_config`), so nothing runs on a bad recipe.
+    """
+    options = config if isinstance(config, GenerationConfig) else parse_config(GenerationConfig, config)
+    options.check_complete()
+    assert options.input is not None and options.output_dir is not None
+    backend_name, steps = options.resolved_backend(), options.resolved_steps()
+    inputs = read_inputs(options.input, options.data_dir, options.split, options.limit)
     backend: Backend | AugmentBackend
     if backend_name == "endpoint":
-        if not options["endpoints"]:
-            raise ValueError("the endpoint backend needs at least one URL in 'endpoints'")
         backend = EndpointBackend(
-            options["endpoints"],
-            model=options["model"],
-            max_concurrency=options["max_concurrency"],
-            timeout=float(options["timeout"]),
-            max_retries=int(options["max_retries"]),
-            api=options["api"],
-            stream=bool(options["stream"]),
+            options.endpoints,
+            model=options.model,
+            max_concurrency=options.max_concurrency,
+            timeout=options.timeout,
+            max_retries=options.max_retries,
+            api=options.api,
+            stream=options.stream,
         )
     elif backend_name == "transformers":
-        if not options["model"]:
-            raise ValueError("the transformers backend needs 'model': a local model directory")
-        backend = TransformersBackend(options["model"], batch_size=int(options["batch_size"]))
-    elif backend_name == "augment":
-        backend = AugmentBackend(inputs, seed=int(options["seed"]))
+        assert options.model is not None
+        backend = TransformersBackend(options.model, batch_size=options.batch_size)
     else:
-        raise ValueError(f"backend must be endpoint, transformers or augment, got {backend_name!r}")
+        backend = AugmentBackend(inputs, seed=options.seed)
     settings = RunSettings(
         steps=steps,
-        samples=int(options["samples"]),
-        shots=int(options["shots"]),
-        prompt_version=options["prompt_version"],
-        prompts_dir=options["prompts_dir"],
-        sampling=dict(options["sampling"]),
-        back_translate=bool(options["back_translate"]),
-        max_in_flight=int(options["max_in_flight"]),
+        samples=options.samples,
+        shots=options.shots,
+        prompt_version=options.prompt_version,
+        prompts_dir=options.prompts_dir,
+        sampling=options.sampling.as_params(),
+        back_translate=options.back_translate,
+        max_in_flight=options.max_in_flight,
     )
     needs_examples = steps != "augment" and settings.shots > 0
-    examples = read_inputs(options["examples"], options["data_dir"]) if needs_examples else []
+    examples = read_inputs(options.examples, options.data_dir) if needs_examples else []
     runner = GenerationRunner(backend, settings, examples)
-    return runner.run(inputs, options["output_dir"], retry_failed=retry_failed, progress=progress)
+    return runner.run(inputs, options.output_dir, retry_failed=retry_failed, progress=progress)

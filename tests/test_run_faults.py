@@ -1,0 +1,151 @@
+"""Poison rows, poison answers and dead endpoints: each is recorded for its row or stops the run, never faked.
+
+Every endpoint here is a real TGI-protocol server on 127.0.0.1 (``tests/tgi_server.py``) or a port where
+nothing listens.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+import yaml
+from test_generation import EXAMPLES, REACTIONS, chain_runner, example_responder, shard_rows
+from tgi_server import TGIServer
+
+from chemactor.data import make_record, write_records
+from chemactor.errors import EXIT_FAILED_ITEMS, EXIT_USER_ERROR, ConfigError, EndpointError
+from chemactor.generation import GenerationRunner, RunSettings
+from chemactor.generation.backends import UNREACHABLE_ATTEMPTS, EndpointBackend
+
+
+def absent_port() -> int:
+    """A loopback port where nothing listens (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def failures(output_dir: Path) -> dict[str, str]:
+    """Recorded failures: item id -> kind."""
+    return {
+        row["id"]: row["error"]["kind"]
+        for path in output_dir.glob("failures/*.ndjson")
+        for row in map(json.loads, path.read_text().splitlines())
+    }
+
+
+def run_cli(args: list[str], monkeypatch, capsys) -> tuple[int, str, str]:
+    """``chemactor ARGS`` through the console entry point: (exit code, stdout, stderr)."""
+    from chemactor.cli import main
+
+    monkeypatch.setattr("sys.argv", ["chemactor", *args])
+    with pytest.raises(SystemExit) as caught:
+        main()
+    captured = capsys.readouterr()
+    return caught.value.code, captured.out, captured.err
+
+
+@pytest.mark.parametrize("api", ["chat", "generate"])
+def test_null_and_choiceless_answers_fail_their_row_only(tgi_server, tmp_path, api):
+    # one request at a time, so the script hits known requests: row 1's R2D, row 2's D2A, row 3's D2A
+    script = ["null", None, "no_choices", None, "null_text"]
+    server = tgi_server(example_responder(), script=script)
+
+    def runner() -> GenerationRunner:
+        backend = EndpointBackend(server.url, api=api, max_retries=0)
+        return GenerationRunner(backend, RunSettings(max_in_flight=1, sampling={"max_new_tokens": 400}), EXAMPLES)
+
+    summary = runner().run(REACTIONS, tmp_path, progress=False)
+    assert summary.done == len(REACTIONS) - 3 and sum(summary.failed.values()) == 3
+    kinds = failures(tmp_path)
+    assert len(kinds) == 3 and set(kinds.values()) <= {"garbage", "empty"}
+    assert kinds[f"{REACTIONS[0]['id']}/0"] == "garbage"  # a 200 whose body is null
+    assert kinds[f"{REACTIONS[2]['id']}/0"] == "empty"  # "content"/"generated_text": null
+    retried = runner().run(REACTIONS, tmp_path, retry_failed=True, progress=False)
+    assert retried.done == 3 and not retried.failed
+    assert len(shard_rows(tmp_path)) == len(REACTIONS)
+
+
+def test_single_molecules_and_invalid_reactions_fail_their_row_without_a_request(tgi_server, tmp_path):
+    server = tgi_server(example_responder())
+    poison = [
+        make_record(id="one-molecule", source="test", reaction_smiles="CC(=O)Nc1ccccc1"),
+        make_record(id="not-smiles", source="test", reaction_smiles="C1CC(>>X(("),
+    ]
+    summary = chain_runner(server.url).run([poison[0], *REACTIONS, poison[1]], tmp_path, progress=False)
+    assert summary.failed == {"invalid_smiles": 2} and summary.done == len(REACTIONS)
+    assert failures(tmp_path) == {"one-molecule/0": "invalid_smiles", "not-smiles/0": "invalid_smiles"}
+    assert sum(server.requests.values()) == 2 * len(REACTIONS)  # nothing was asked for the poison rows
+    again = chain_runner(server.url).run([poison[0], *REACTIONS, poison[1]], tmp_path, progress=False)
+    assert (again.done, again.skipped) == (0, len(REACTIONS) + 2)
+
+
+def test_an_unreachable_endpoint_stops_the_run_and_records_nothing(tgi_server, tmp_path):
+    port = absent_port()  # tgi_server only lifts offline mode here; the server comes up later
+    runner = chain_runner(f"http://127.0.0.1:{port}", max_in_flight=4)
+    with pytest.raises(EndpointError, match=f"127.0.0.1:{port} cannot be reached"):
+        runner.run(REACTIONS, tmp_path, progress=False)
+    assert not failures(tmp_path) and not shard_rows(tmp_path)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["runs"][-1]["status"] == "stopped: endpoint unreachable"
+    assert runner.backend.stats["failed:connection"] <= UNREACHABLE_ATTEMPTS
+
+    # back up on the same port: the rerun does everything, no --retry-failed needed
+    with TGIServer(example_responder(), port=port) as server:
+        summary = chain_runner(server.url).run(REACTIONS, tmp_path, progress=False)
+    assert (summary.done, summary.skipped, dict(summary.failed)) == (len(REACTIONS), 0, {})
+
+
+def test_a_folder_without_rows_takes_new_settings(tgi_server, tmp_path):
+    server = tgi_server(example_responder(), faults={"422": 1.0})
+    first = chain_runner(server.url, shots=2).run(REACTIONS[:2], tmp_path, progress=False)
+    assert first.failed == {"validation": 2} and not first.done
+    server.faults = {}
+    second = chain_runner(server.url, shots=1).run(REACTIONS[:2], tmp_path, progress=False)
+    assert (second.done, second.skipped) == (2, 0)  # the failures of the other settings do not count
+    assert len(list(tmp_path.glob("failures-superseded-*/*.ndjson"))) == 1  # kept aside, not deleted
+
+
+def test_generate_recipe_is_checked_before_any_work(tmp_path, monkeypatch, capsys):
+    inputs = tmp_path / "seeds.jsonl"
+    write_records([row for row in EXAMPLES if not row["reaction_smiles"]][:4], inputs)
+    recipe = tmp_path / "generate.yaml"
+    base = {"input": str(inputs), "output_dir": str(tmp_path / "out"), "backend": "augment"}
+    for change, message in [
+        ({"sampling": {"temprature": 0.7}}, "sampling.temprature: unknown key (did you mean 'temperature'?)"),
+        ({"samples": "ten"}, "samples: expected an integer, got the string 'ten'"),
+        ({"split": "dev"}, "split: the string 'dev' is not one of train, validation, test"),
+        ({"input": "exampels"}, "input: 'exampels' is neither a source"),
+    ]:
+        recipe.write_text(yaml.safe_dump({**base, **change}), encoding="utf-8")
+        code, _, err = run_cli(["generate", "--config", str(recipe)], monkeypatch, capsys)
+        assert code == EXIT_USER_ERROR and err.startswith(f"error: {recipe}: {message}") and err.count("\n") == 1
+        assert not (tmp_path / "out").exists()
+    recipe.write_text(yaml.safe_dump({**base, "limit": "3", "samples": 2}), encoding="utf-8")
+    code, out, _ = run_cli(["generate", "--config", str(recipe)], monkeypatch, capsys)
+    assert code == 0 and "6 rows written" in out  # "3" is read as the number 3
+
+
+def test_generate_with_failed_items_exits_3_with_counts(tgi_server, tmp_path, monkeypatch, capsys):
+    server = tgi_server(example_responder(), script=["422"])
+    inputs = tmp_path / "reactions.jsonl"
+    write_records(REACTIONS[:3], inputs)
+    args = ["generate", "--input", str(inputs), "-o", str(tmp_path / "out"), "--endpoints", server.url]
+    code, out, err = run_cli([*args, "--max-concurrency", "1"], monkeypatch, capsys)
+    assert code == EXIT_FAILED_ITEMS and "2 rows written" in out
+    assert err.endswith("\nerror: 1 items failed (validation 1); rerun with --retry-failed\n")
+    code, out, _ = run_cli([*args, "--retry-failed"], monkeypatch, capsys)
+    assert code == 0 and "1 rows written" in out
+
+
+def test_model_config_overrides_are_checked_against_the_model_config(tmp_path):
+    from chemactor.training import ScriptArguments
+
+    with pytest.raises(ConfigError, match=r"num_hiden_layers: not a LlamaConfig field \(did you mean 'num_hidden_l"):
+        ScriptArguments(model_config_overrides={"num_hiden_layers": 6})
+    assert ScriptArguments(model_config_overrides='{"num_hidden_layers": 6}').model_config_overrides == {
+        "num_hidden_layers": 6
+    }
