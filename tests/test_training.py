@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from chemactor.cli import app
 from chemactor.data import get_meta, make_record, prompt_for, task_view, to_dataset, write_records
+from chemactor.errors import ConfigError
 from chemactor.hub import model_card, push_model
 from chemactor.inference import ActionExtractor
 from chemactor.training import (
@@ -201,8 +202,10 @@ def test_recipe_then_command_line_overrides():
     assert model_args.model_name_or_path is None
     with pytest.raises(ValueError, match=r"unknown task.*d2x"):
         parse_args([TINY, "--tasks", "d2a", "d2x"])
-    with pytest.raises(ValueError, match="model_config_overrides is not JSON"):
+    with pytest.raises(ConfigError, match="model_config_overrides: not JSON"):
         parse_args([TINY, "--model_config_overrides", "{hidden_size: 32}"])
+    with pytest.raises(ConfigError, match=r"model_config_overrides\.num_hiden_layers: not a LlamaConfig field"):
+        parse_args([TINY, "--model_config_overrides", '{"num_hiden_layers": 6}'])
     with pytest.raises(ValueError, match="ratio must look like '1:3'"):
         parse_args([TINY, "--mix_ratio", "1/3"])
 
