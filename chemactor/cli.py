@@ -144,28 +144,36 @@ def select(
     divergence: Annotated[str, typer.Option(help="Per-sample divergence: kl or js.")] = "kl",
     num_proc: Annotated[int | None, typer.Option(help="Processes for scoring (datasets.map).")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Reference data folder, for seed source names.")] = None,
+    skip_bad_rows: Annotated[
+        bool, typer.Option(help="Drop and count unreadable rows and repeated ids instead of stopping.")
+    ] = False,
 ) -> None:
     """Keep the generated pairs closest to the real data; write them, their scores, a report and plots."""
     import json
 
-    from chemactor.data import RecordError
-    from chemactor.selection import DivergenceSelector, SelectionInputError
+    from chemactor.builders import RowDrops
+    from chemactor.data import ensure_writable
+    from chemactor.selection import DivergenceSelector
     from chemactor.selection.run import load_pairs, run_selection
 
-    try:
-        summary = run_selection(
-            load_pairs(reference, data_dir),
-            load_pairs(pool, data_dir),
-            output,
-            fraction=fraction,
-            k=k,
-            threshold=threshold,
-            num_proc=num_proc,
-            selector=DivergenceSelector(divergence=divergence),
-        )
-    except (SelectionInputError, RecordError, ValueError, OSError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
+    ensure_writable(output)
+    dropped = {"reference": RowDrops(), "pool": RowDrops()}
+    reference_rows = load_pairs(reference, data_dir, skip_bad_rows=skip_bad_rows, dropped=dropped["reference"])
+    pool_rows = load_pairs(pool, data_dir, skip_bad_rows=skip_bad_rows, dropped=dropped["pool"])
+    for name, counts in dropped.items():
+        if counts:
+            typer.echo(f"{name}: {RowDrops.describe(counts)}", err=True)
+    summary = run_selection(
+        reference_rows,
+        pool_rows,
+        output,
+        fraction=fraction,
+        k=k,
+        threshold=threshold,
+        num_proc=num_proc,
+        selector=DivergenceSelector(divergence=divergence),
+    )
+    summary["dropped"] = {name: dict(counts) for name, counts in dropped.items() if counts}
     typer.echo(json.dumps(summary))
 
 
@@ -289,42 +297,61 @@ def train(
     typer.echo(json.dumps(metrics, default=str))
 
 
+ENDPOINT_APIS: tuple[str, ...] = ("chat", "generate")
+
+
 def _converter(
     kind: str, model: str | None, endpoint: list[str] | None, api: str, served_model: str | None, max_new_tokens: int
 ):
     """An ``ActionExtractor`` or ``ProcedureWriter`` over a local model or an endpoint, as the flags say."""
+    from chemactor.errors import ConfigError, InputError, closest
     from chemactor.inference import ActionExtractor, ProcedureWriter
 
     cls = ActionExtractor if kind == "extract" else ProcedureWriter
     if bool(model) == bool(endpoint):
-        typer.echo("error: give exactly one of --model (folder or Hub repo) and --endpoint", err=True)
-        raise typer.Exit(1)
+        raise ConfigError("give exactly one of --model (folder or Hub repo) and --endpoint")
     if endpoint:
+        if api not in ENDPOINT_APIS:
+            raise ConfigError(f"--api {api!r}{closest(api, ENDPOINT_APIS)}: use one of {', '.join(ENDPOINT_APIS)}")
         return cls.from_endpoint(endpoint, max_new_tokens, api=api, model=served_model)
-    return cls.from_pretrained(model, max_new_tokens)
+    if Path(model).exists() and not Path(model).is_dir():
+        raise InputError(f"--model {model}: a model is a folder (or a Hub repo id), not a file")
+    if model.startswith((".", "/", "~")) and not Path(model).expanduser().is_dir():
+        raise InputError(f"--model {model}: no such model folder")
+    try:
+        return cls.from_pretrained(model, max_new_tokens)
+    except (OSError, ValueError) as exc:  # not a model folder, or a repo id the Hub (or its cache) does not have
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"--model {model}: cannot load the model: {reason}") from exc
 
 
-def _run_conversion(items: list[str] | None, input: Path | None, output: Path | None, convert) -> None:
-    """Convert command-line items to JSON lines on stdout, or a file line by line (resumable) to ``output``."""
+def _run_conversion(
+    items: list[str] | None, input: Path | None, output: Path | None, make_convert, input_key: str
+) -> None:
+    """Convert command-line items to JSON lines on stdout, or a file line by line (resumable) to ``output``.
+
+    The input is read and the output folder checked before the model loads, so a typo costs no model load.
+    """
     import json
 
-    from chemactor.inference import ResumeError, convert_file
+    from chemactor.data import ensure_writable, read_text_lines
+    from chemactor.errors import ConfigError, OutputError
+    from chemactor.inference import convert_file
 
     if bool(items) == bool(input):
-        typer.echo("error: give the inputs as arguments or with --input FILE, not both", err=True)
-        raise typer.Exit(1)
+        raise ConfigError("give the inputs as arguments or with --input FILE, not both")
     if input is None:
+        convert = make_convert()
         for row in convert(items):
             typer.echo(json.dumps(row, ensure_ascii=False))
         return
     if output is None:
-        typer.echo("error: --input needs --output (a JSONL file, appended to when resuming)", err=True)
-        raise typer.Exit(1)
-    try:
-        written = convert_file(convert, input, output)
-    except (ResumeError, OSError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
+        raise ConfigError("--input needs --output (a JSONL file, appended to when resuming)")
+    read_text_lines(input)
+    if output.is_dir():
+        raise OutputError(f"{output}: is a folder; --output is a JSONL file")
+    ensure_writable(output.parent)
+    written = convert_file(make_convert(), input, output, input_key)
     typer.echo(f"{written} rows written to {output}")
 
 
@@ -342,13 +369,14 @@ def extract(
     split: Annotated[bool, typer.Option(help="Split paragraphs into sentences first.")] = True,
 ) -> None:
     """Description -> synthesis actions (D2A), one JSON object per input with validity and errors."""
-    extractor = _converter("extract", model, endpoint, api, served_model, max_new_tokens)
-    _run_conversion(
-        texts,
-        input,
-        output,
-        lambda chunk: [row.to_dict() for row in extractor.extract(chunk, batch_size, split=split, progress=False)],
-    )
+
+    def make_convert():
+        extractor = _converter("extract", model, endpoint, api, served_model, max_new_tokens)
+        return lambda chunk: [
+            row.to_dict() for row in extractor.extract(chunk, batch_size, split=split, progress=False)
+        ]
+
+    _run_conversion(texts, input, output, make_convert, input_key="description")
 
 
 @app.command("describe")
@@ -364,13 +392,12 @@ def describe(
     max_new_tokens: Annotated[int, typer.Option(help="New tokens per procedure.")] = 512,
 ) -> None:
     """Reaction -> experimental procedure (R2D), one JSON object per input with validity and error."""
-    writer = _converter("describe", model, endpoint, api, served_model, max_new_tokens)
-    _run_conversion(
-        reactions,
-        input,
-        output,
-        lambda chunk: [row.to_dict() for row in writer.describe(chunk, batch_size, progress=False)],
-    )
+
+    def make_convert():
+        writer = _converter("describe", model, endpoint, api, served_model, max_new_tokens)
+        return lambda chunk: [row.to_dict() for row in writer.describe(chunk, batch_size, progress=False)]
+
+    _run_conversion(reactions, input, output, make_convert, input_key="reaction")
 
 
 @app.command("check-actions")
@@ -385,12 +412,13 @@ def check_actions(
     """Parse and validate action sequences: prints FILE:LINE: problem for each, exits 1 if there is any."""
     from chemactor.actions import STYLES, ActionParseError, parse_actions, validate_actions
     from chemactor.chem import InvalidSmilesError, detokenize_reaction
+    from chemactor.data import read_text_lines
 
     if style not in STYLES:
         typer.echo(f"error: unknown style {style!r}; known: {', '.join(STYLES)}", err=True)
         raise typer.Exit(1)
-    lines = path.read_text(encoding="utf-8").splitlines()
-    reaction_lines = reactions.read_text(encoding="utf-8").splitlines() if reactions else [""] * len(lines)
+    lines = read_text_lines(path)
+    reaction_lines = read_text_lines(reactions) if reactions else [""] * len(lines)
     if len(reaction_lines) != len(lines):
         typer.echo(f"error: {path} has {len(lines)} lines but {reactions} has {len(reaction_lines)}", err=True)
         raise typer.Exit(1)
@@ -425,9 +453,10 @@ def evaluate(
     api: Annotated[str, typer.Option(help="Endpoint API: chat or generate (TGI).")] = "chat",
 ) -> None:
     """Run a model over a split (D2A, R2D, circle review); write report.json, report.md and plots."""
-    from chemactor.data import RecordError
+    from chemactor.data import RecordError, ensure_writable
     from chemactor.evaluation import evaluate_model, load_predictors, load_split_data
 
+    ensure_writable(output)
     try:
         dataset = load_split_data(data, data_dir)
         predictors = load_predictors(model, batch_size, max_new_tokens, api=api)  # api matters to endpoints only

@@ -14,9 +14,13 @@ a record or model stores ``PROMPT_VERSION`` and the text can only change under a
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import json
+import os
+import tempfile
+import time
 import warnings
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -26,7 +30,7 @@ from typing import Any
 
 import datasets
 
-from chemactor.errors import InputError
+from chemactor.errors import InputError, OutputError
 
 RECORD_FIELDS: tuple[str, ...] = ("id", "source", "reaction_smiles", "description", "actions", "split", "meta")
 
@@ -299,6 +303,25 @@ def _parse_line(raw: bytes) -> tuple[Any, str | None]:
         return None, f"not JSON ({type(exc).__name__}: {str(exc)[:80]})"
 
 
+def read_text_lines(path: str | Path) -> list[str]:
+    """The lines of a UTF-8 text file (one input per line), split on ``\\n`` only (a ``\\r`` before it dropped).
+
+    ``str.splitlines`` would also break at U+2028 and other separators that may occur inside a procedure.
+    A missing file, a folder or bytes that are not UTF-8 raise :class:`InputError` naming the file (and line).
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line_no = data.count(b"\n", 0, exc.start) + 1
+        raise InputError(f"{path}:{line_no}: not UTF-8 text (byte {data[exc.start]:#04x})") from None
+    return [line.removesuffix("\r") for line in text.removesuffix("\n").split("\n")] if text else []
+
+
 def write_records(records: Iterable[Mapping[str, Any]], path: str | Path) -> Path:
     """Write validated records as JSONL, atomically: a crash leaves the old file or the new one, never half."""
     path = Path(path)
@@ -315,6 +338,122 @@ def write_records(records: Iterable[Mapping[str, Any]], path: str | Path) -> Pat
         raise
     partial.replace(path)
     return path
+
+
+def repair_jsonl(path: str | Path) -> int:
+    """Cut a torn last line (a write interrupted by a kill or a full disk); returns the bytes cut.
+
+    Writers append whole lines, so a last line without its newline was never finished: cutting it makes
+    the next append start on a line boundary instead of gluing a row onto half of another.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return 0
+    with path.open("r+b") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        if not size:
+            return 0
+        handle.seek(size - 1)
+        if handle.read(1) == b"\n":
+            return 0
+        keep = size
+        while keep > 0:  # back to the last newline, a block at a time (a last line may be long)
+            start = max(0, keep - 65536)
+            handle.seek(start)
+            block = handle.read(keep - start)
+            newline = block.rfind(b"\n")
+            if newline >= 0:
+                keep = start + newline + 1
+                break
+            keep = start
+        handle.truncate(keep)
+        return size - keep
+
+
+class AppendLog:
+    """An append-only JSONL file that survives kills and full disks; resume by the ids already in it.
+
+    Each row is one ``os.write`` of the complete line to a file opened for appending, fsynced at most every
+    ``fsync_interval`` seconds. Opening an existing file cuts a torn last line (:func:`repair_jsonl`). A write
+    that fails (a full disk, a file-size limit) is rolled back to the previous line boundary and raised as
+    :class:`~chemactor.errors.OutputError`: every line in the file stays a whole row, and a rerun continues.
+
+        with AppendLog("out.jsonl") as log:
+            done = set(log.ids())
+            for row in rows:
+                if row["id"] not in done:
+                    log.append(row)
+    """
+
+    def __init__(self, path: str | Path, fsync_interval: float = 1.0) -> None:
+        self.path = Path(path)
+        self.fsync_interval = fsync_interval
+        self._fd: int | None = None
+        self._synced = time.monotonic()
+        self.repaired = repair_jsonl(self.path)
+
+    def rows(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        """``(line number, object)`` for the rows already in the file (none when it does not exist yet)."""
+        return iter_jsonl(self.path) if self.path.exists() else iter(())
+
+    def ids(self, key: str = "id") -> Iterator[Any]:
+        """The ``key`` of every row already written: what a resumed run skips."""
+        return (row.get(key) for _, row in self.rows())
+
+    def append(self, row: Mapping[str, Any]) -> None:
+        """Write ``row`` as one whole line, or nothing at all (see the class docstring)."""
+        data = (json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8")
+        if self._fd is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        start = os.fstat(self._fd).st_size
+        try:
+            while data:
+                data = data[os.write(self._fd, data) :]
+            if time.monotonic() - self._synced >= self.fsync_interval:
+                os.fsync(self._fd)
+                self._synced = time.monotonic()
+        except OSError as exc:
+            with contextlib.suppress(OSError):  # if even this fails, the next open cuts the torn line
+                os.ftruncate(self._fd, start)
+            raise OutputError(
+                f"{self.path}: cannot write ({exc.strerror or exc}); the rows before this one are kept, "
+                "rerun the same command to continue"
+            ) from exc
+
+    def close(self) -> None:
+        """Flush to disk and close; the file stays open only while rows are being appended."""
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            try:
+                os.fsync(fd)
+            except OSError as exc:
+                raise OutputError(f"{self.path}: cannot write ({exc.strerror or exc})") from exc
+            finally:
+                os.close(fd)
+
+    def __enter__(self) -> AppendLog:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def ensure_writable(folder: str | Path) -> Path:
+    """Create ``folder`` if needed and prove it can be written, before any work whose results go there.
+
+    Permission bits do not tell (root ignores them; a read-only mount or a full disk does not show in
+    them), so a small file is actually created and removed. Raises :class:`~chemactor.errors.OutputError`.
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".chemactor-write-check-") as probe:
+            probe.write(b"ok")
+            probe.flush()
+    except OSError as exc:
+        raise OutputError(f"{folder}: output folder is not writable ({exc.strerror or exc})") from exc
+    return folder
 
 
 # --- names of record sources ---------------------------------------------------------------------------

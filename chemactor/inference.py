@@ -12,7 +12,6 @@ endpoint (``from_endpoint``: text-generation-inference or an OpenAI-compatible s
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from tqdm.auto import tqdm
 
 from chemactor.actions import Action, ActionParseError, action_types, parse_actions, validate_actions
 from chemactor.chem import InvalidSmilesError, canonicalize_reaction
-from chemactor.data import prompt_for
+from chemactor.data import AppendLog, RecordError, iter_jsonl, prompt_for, read_text_lines
 from chemactor.errors import ResumeError
 from chemactor.generation.backends import EndpointBackend, GenerationError, generate_local, render_prompt
 
@@ -299,24 +298,44 @@ def convert_file(
     convert: Callable[[list[str]], list[dict[str, Any]]],
     input_path: str | Path,
     output_path: str | Path,
+    input_key: str,
     chunk_size: int = 64,
 ) -> int:
     """Convert every non-blank line of ``input_path``, one JSON line each in ``output_path``; returns rows written.
 
-    Rows are appended chunk by chunk, so an interrupted run loses at most one chunk and a rerun with the
-    same arguments continues after the last row written.
+    Each output row is ``{"line": N, **result}``, ``N`` the input's line number, and echoes its input under
+    ``input_key`` (``description`` for D2A, ``reaction`` for R2D). Rows are appended as they are done through
+    :class:`chemactor.data.AppendLog`, so a killed run loses at most the chunk in flight (a torn last line is
+    cut) and a rerun converts only the lines not in the output yet. An output file whose rows are not this
+    input's (another input file, or unrelated lines) raises :class:`ResumeError` and is never appended to.
     """
-    items = [line.strip() for line in Path(input_path).read_text(encoding="utf-8").splitlines() if line.strip()]
-    output_path = Path(output_path)
-    done = len(output_path.read_text(encoding="utf-8").splitlines()) if output_path.exists() else 0
-    if done > len(items):
-        raise ResumeError(f"{output_path} has {done} rows but {input_path} only {len(items)} inputs")
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    with output_path.open("a", encoding="utf-8") as handle, tqdm(total=len(items), initial=done, unit="row") as bar:
-        for start in range(done, len(items), chunk_size):
-            chunk = items[start : start + chunk_size]
-            for row in convert(chunk):
-                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-            handle.flush()
+    items = {line_no: text.strip() for line_no, text in enumerate(read_text_lines(input_path), start=1) if text.strip()}
+    done = _converted_lines(Path(output_path), items, input_path, input_key)
+    log = AppendLog(output_path)  # only now, once the file is known to be ours, is a torn last line cut
+    todo = [(line_no, text) for line_no, text in items.items() if line_no not in done]
+    with log, tqdm(total=len(items), initial=len(items) - len(todo), unit="row") as bar:
+        for start in range(0, len(todo), chunk_size):
+            chunk = todo[start : start + chunk_size]
+            for (line_no, _), row in zip(chunk, convert([text for _, text in chunk]), strict=True):
+                log.append({"line": line_no, **row})
             bar.update(len(chunk))
-    return len(items) - done
+    return len(todo)
+
+
+def _converted_lines(output: Path, items: dict[int, str], input_path: str | Path, input_key: str) -> set[int]:
+    """The input lines ``output`` already holds; :class:`ResumeError` unless every row is one of this input's."""
+    done: set[int] = set()
+    if not output.exists():
+        return done
+    try:
+        for out_line, row in iter_jsonl(output):
+            line_no = row.get("line")
+            if not isinstance(line_no, int) or items.get(line_no) != row.get(input_key) or line_no in done:
+                raise ResumeError(
+                    f"{output}:{out_line}: not a result for {input_path} line {line_no!r} "
+                    f"(the file holds other output); refusing to append: choose another output file"
+                )
+            done.add(line_no)
+    except RecordError as exc:
+        raise ResumeError(f"{exc}; {output} is not this command's output, refusing to append") from exc
+    return done

@@ -266,3 +266,33 @@ def test_card_sizes_catch_a_truncated_split(seed_builds, tmp_path: Path) -> None
     dataset["train"].select(range(79)).to_parquet(str(folder / "paragraph2actions/train-00000-of-00001.parquet"))
     with pytest.raises(datasets.exceptions.NonMatchingSplitsSizesError):
         datasets.load_dataset(str(folder), "paragraph2actions", cache_dir=str(tmp_path / "cache"))
+
+
+def test_ord_rows_with_wrong_field_types_are_named_or_counted(tmp_path: Path, shared_data: Path) -> None:
+    def edit(lines):
+        _set(lines, 2, procedure_details=42)
+        _set(lines, 4, reactants=[{"smiles": 7, "name": "water"}])
+        _set(lines, 6, solvents={"smiles": "O"})
+
+    data_dir = _ord_copy(tmp_path, shared_data, edit)
+    with pytest.raises(RecordError, match=r"reactions\.jsonl\.gz:3: field 'procedure_details' must be a string"):
+        build_seeds("ord", data_dir)
+    build = build_seeds("ord", data_dir, skip_bad_rows=True)
+    assert sum(build.dropped.values()) == 3
+    assert sum(len(rows) for rows in build.dataset.values()) == 27
+
+    result = CliRunner().invoke(
+        app,
+        ["data", "build", "--source", "ord", "--data-dir", str(data_dir), "--skip-bad-rows", "-o", str(tmp_path / "x")],
+    )
+    assert result.exit_code == 0, result.output
+    assert '"dropped": {"field \'procedure_details\' must be a string, got int": 1' in result.output
+
+
+def test_repeated_ord_ids_are_refused_or_dropped(tmp_path: Path, shared_data: Path) -> None:
+    data_dir = _ord_copy(tmp_path, shared_data, lambda lines: lines.append(lines[0]))
+    with pytest.raises(RecordError, match=r"reactions\.jsonl\.gz:31: duplicate id '.+' \(first at .*:1\)"):
+        build_seeds("ord", data_dir)
+    build = build_seeds("ord", data_dir, skip_bad_rows=True)
+    assert build.dropped == {"duplicate id": 1}
+    assert sum(len(rows) for rows in build.dataset.values()) == 30

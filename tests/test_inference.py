@@ -127,26 +127,29 @@ def test_cli_extract_and_describe_with_a_model(model_dir, pairs, tmp_path):
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout.strip().splitlines()[-1])["text"] == PROCEDURE
 
-    # A file is converted line by line and a rerun continues after the rows already written.
+    # A file is converted line by line and a rerun converts only the lines not in the output yet.
     source, target = tmp_path / "in.txt", tmp_path / "out.jsonl"
     source.write_text("\n".join(row["sentence"] for row in pairs[:3]) + "\n", encoding="utf-8")
-    target.write_text(json.dumps({"kept": "from an earlier run"}) + "\n", encoding="utf-8")
+    earlier = {"line": 1, "description": pairs[0]["sentence"], "actions": "kept from an earlier run"}
+    target.write_text(json.dumps(earlier) + "\n", encoding="utf-8")
     result = runner.invoke(app, ["extract", "--model", str(model_dir), "--input", str(source), "-o", str(target)])
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in target.read_text(encoding="utf-8").splitlines()]
-    assert rows[0] == {"kept": "from an earlier run"}
+    assert rows[0] == earlier and [row["line"] for row in rows] == [1, 2, 3]
     assert [row["actions"] for row in rows[1:]] == [row["actions"] for row in pairs[1:3]]
 
     result = runner.invoke(app, ["extract", "--input", str(source), "-o", str(target)])
-    assert result.exit_code == 1 and "--model" in result.output
+    assert result.exit_code == 1 and "--model" in str(result.exception)
 
 
-def test_convert_file_refuses_an_output_longer_than_its_input(tmp_path):
+def test_convert_file_refuses_an_output_that_is_not_this_inputs(tmp_path):
     source, target = tmp_path / "in.txt", tmp_path / "out.jsonl"
     source.write_text("one\n", encoding="utf-8")
-    target.write_text("{}\n{}\n", encoding="utf-8")
-    with pytest.raises(ResumeError, match=r"has 2 rows but .*in\.txt only 1"):
-        convert_file(lambda chunk: [{} for _ in chunk], source, target)
+    target.write_text('{"line": 1, "description": "one"}\n{"line": 2, "description": "two"}\n', encoding="utf-8")
+    before = target.read_bytes()
+    with pytest.raises(ResumeError, match=r"out\.jsonl:2: not a result for .*in\.txt line 2"):
+        convert_file(lambda chunk: [{"description": text} for text in chunk], source, target, "description")
+    assert target.read_bytes() == before, "never appended to"
 
 
 def test_batches_work_with_a_tokenizer_that_has_no_pad_token(pairs):

@@ -70,7 +70,7 @@ def test_select_reports_bad_input(tmp_path):
             "1",
         ],
     )
-    assert result.exit_code == 1 and "missing.jsonl is not a seed source" in result.output
+    assert result.exit_code == 1 and "missing.jsonl is not a seed source" in str(result.exception)
     (tmp_path / "ref.jsonl").write_text('{"description": "Water was added.", "text": "ADD water."}\n')
     result = runner.invoke(
         app,

@@ -22,7 +22,7 @@ import datasets
 from chemactor.builders.drops import RowDrops
 from chemactor.builders.generated import ChemActorGenerated
 from chemactor.builders.seeds import ChemActorSeeds
-from chemactor.data import EXAMPLES_SOURCE, SEED_SOURCES, SPLITS, text_hash
+from chemactor.data import EXAMPLES_SOURCE, RECORD_FEATURES, RECORD_FIELDS, SEED_SOURCES, SPLITS, text_hash
 from chemactor.errors import ChemActorError, InputError, closest
 
 logger = logging.getLogger(__name__)
@@ -179,7 +179,14 @@ def _prepare(
                 if isinstance(cause, (ChemActorError, OSError)):
                     raise cause from None
                 raise
-            return builder.as_dataset(in_memory=True), builder
+            # as_dataset refuses a split with no rows (an empty file, every row skipped): make it empty instead
+            splits = {
+                name: builder.as_dataset(split=name, in_memory=True)
+                if info.num_examples
+                else datasets.Dataset.from_dict({name: [] for name in RECORD_FIELDS}, features=RECORD_FEATURES)
+                for name, info in builder.info.splits.items()
+            }
+            return datasets.DatasetDict(splits), builder
     finally:
         if not bars:
             datasets.utils.enable_progress_bars()

@@ -39,7 +39,7 @@ from chemactor.chem import (
     detokenize_reaction,
     reaction_precursors,
 )
-from chemactor.data import RECORD_FEATURES, RecordError, iter_jsonl, make_record, text_hash
+from chemactor.data import RECORD_FEATURES, RecordError, iter_jsonl, make_record, read_text_lines, text_hash
 
 # A row to build lazily, so that its errors surface inside the loop that names its file and line.
 RowBuild = Callable[[], "dict[str, str] | None"]
@@ -197,7 +197,7 @@ class ChemActorSeeds(datasets.GeneratorBasedBuilder):
                 yield record["id"], record
 
     def _pairs(self, src: Path, tgt: Path, split: str) -> Iterator[tuple[str, RowBuild]]:
-        sources, targets = _lines(src), _lines(tgt)
+        sources, targets = read_text_lines(src), read_text_lines(tgt)
         if len(sources) != len(targets):
             raise RecordError(f"{src} has {len(sources)} lines but {tgt} has {len(targets)}; they must align")
         for line_no, (source, target) in enumerate(zip(sources, targets, strict=True), start=1):
@@ -295,15 +295,3 @@ def _check_ord_types(row: dict[str, Any]) -> None:
                 if component.get(key) is not None and not isinstance(component[key], str):
                     value = type(component[key]).__name__
                     raise RecordError(f"field {role}[{index}].{key} must be a string, got {value}")
-
-
-def _lines(path: Path) -> list[str]:
-    # Split on "\n" only: str.splitlines() would also break at U+2028 and other separators that
-    # may occur inside a procedure sentence.
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line_no = data.count(b"\n", 0, exc.start) + 1
-        raise RecordError(f"{path}:{line_no}: not UTF-8 text (byte {data[exc.start]:#04x})") from None
-    return text.removesuffix("\n").split("\n") if text else []

@@ -19,7 +19,7 @@ import numpy as np
 from chemactor.builders import RowDrops, is_source_name, read_records
 from chemactor.data import RECORD_FIELDS, update_meta, write_records
 from chemactor.selection.report import write_report
-from chemactor.selection.selector import DivergenceSelector
+from chemactor.selection.selector import DivergenceSelector, SelectionInputError
 
 __all__ = ["load_pairs", "run_selection"]
 
@@ -35,7 +35,10 @@ def load_pairs(
     generation output folder, or a ``.jsonl``/``.parquet`` file (:func:`chemactor.builders.read_records`:
     bad rows and repeated ids raise naming file and line, or are dropped and counted with ``skip_bad_rows``)."""
     split = "train" if is_source_name(spec) else None
-    return read_records(spec, data_dir=data_dir, split=split, skip_bad_rows=skip_bad_rows, dropped=dropped)
+    rows = read_records(spec, data_dir=data_dir, split=split, skip_bad_rows=skip_bad_rows, dropped=dropped)
+    if not len(rows):
+        raise SelectionInputError(f"{spec!s}: no records to select with")
+    return rows
 
 
 def run_selection(
