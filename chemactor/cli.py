@@ -493,6 +493,45 @@ def pipeline(
     typer.echo(f"report: {config.output_dir / 'report.md'}")
 
 
+demo_app = typer.Typer(help="Serve or publish the Gradio demo.", invoke_without_command=True)
+app.add_typer(demo_app, name="demo")
+
+
+@demo_app.callback()
+def demo(
+    ctx: typer.Context,
+    model: Annotated[str | None, typer.Option(help="Model folder, Hub model id or endpoint URL to serve.")] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port on 127.0.0.1 (default: Gradio's, 7860 or the next free).")
+    ] = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on; 0.0.0.0 to share on the network.")] = "127.0.0.1",
+) -> None:
+    """Serve the three-tab demo: description -> actions, reaction/target -> procedure, circle review."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from chemactor.errors import ConfigError, require_extra
+
+    if model is None:
+        raise ConfigError("chemactor demo needs --model (a model folder, a Hub model id or an endpoint URL)")
+    require_extra("gradio", "demo", "chemactor demo")
+    from chemactor.demo import DemoModel
+    from chemactor.demo.app import build_app
+
+    build_app(DemoModel.load(model)).launch(server_name=host, server_port=port)
+
+
+@demo_app.command("push")
+def demo_push(
+    model: Annotated[str, typer.Option(help="Hub model id (or endpoint URL) the Space serves.")],
+    repo_id: Annotated[str, typer.Option("--repo-id", help="Space repo on the Hub, ORG/NAME.")],
+    public: Annotated[bool, typer.Option(help="Make the Space public (private by default).")] = False,
+) -> None:
+    """Publish the demo as a Gradio Space that runs the same app from its own requirements."""
+    from chemactor.demo import push_demo
+
+    typer.echo(push_demo(model, repo_id, private=not public))
+
+
 def main() -> None:
     """Console-script entry point: a user error prints one line and exits with its documented code.
 
