@@ -144,7 +144,6 @@ def _free_port() -> int:
 
 @pytest.fixture
 def served(endpoint_model, monkeypatch):
-    pytest.importorskip("gradio")
     from chemactor.demo.app import build_app
 
     monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
@@ -294,7 +293,6 @@ def _requirements_met(path: Path) -> list[str]:
 
 @pytest.mark.slow
 def test_demo_push_publishes_a_space_that_starts_from_its_own_files(hub_env, tgi_server, tmp_path):
-    pytest.importorskip("gradio")
     from gradio_client import Client
     from huggingface_hub import HfApi, SpaceCard, snapshot_download
     from typer.testing import CliRunner
