@@ -61,7 +61,9 @@ def data_build(
         typer.Option(help="Reference data folder (../shared/data layout; upstream if omitted) or generation output."),
     ] = None,
     skip_bad_rows: Annotated[bool, typer.Option(help="Drop and count unreadable rows instead of stopping.")] = False,
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing export in OUTPUT.")] = False,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace an earlier export in OUTPUT (only the files it wrote; others stay).")
+    ] = False,
 ) -> None:
     """Build seed (or generated) datasets and export them so that `load_dataset(OUTPUT, CONFIG)` works."""
     import json
@@ -86,6 +88,7 @@ def data_build(
             summaries=summaries,
             pretty_name="ChemActor generated data" if source == "generated" else "ChemActor seeds",
             overwrite=overwrite,
+            inputs=[data_dir] if data_dir is not None else [],
         )
     except (RecordError, InvalidSmilesError, ExportError, OSError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -99,13 +102,13 @@ def data_build(
 def data_push(
     folder: Annotated[Path, typer.Argument(help="An export folder written by `chemactor data build`.")],
     repo_id: Annotated[str, typer.Option("--repo-id", help="Dataset repo on the Hub, ORG/NAME.")],
-    private: Annotated[bool, typer.Option(help="Create the repo as private.")] = False,
+    public: Annotated[bool, typer.Option(help="Create the repo as public (default: private).")] = False,
 ) -> None:
-    """Publish an export folder to the Hub in one commit (card included)."""
+    """Publish an export folder to the Hub in one commit: the card and data files the export wrote, nothing else."""
     from chemactor.hub import ExportError, PublishError, push_dataset
 
     try:
-        url = push_dataset(folder, repo_id, private=private)
+        url = push_dataset(folder, repo_id, private=not public)
     except (ExportError, PublishError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc

@@ -11,6 +11,7 @@ Publishing is one commit per push (card included), with typed errors: a refused 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -36,6 +37,9 @@ class ExportError(OutputError):
     """An export folder cannot be written or is not an export (names the folder and the problem)."""
 
 
+EXPORT_MANIFEST = ".chemactor-export.json"
+
+
 def export_dataset(
     configs: Mapping[str, datasets.DatasetDict],
     output_dir: str | Path,
@@ -43,26 +47,72 @@ def export_dataset(
     summaries: Mapping[str, Mapping[str, Any]] | None = None,
     pretty_name: str = "ChemActor seeds",
     overwrite: bool = False,
+    inputs: Sequence[str | Path] = (),
 ) -> Path:
     """Write ``configs`` as ``<config>/<split>-00000-of-00001.parquet`` plus a dataset card; return the folder.
 
-    ``summaries`` (per config: dropped rows by reason, cross-split texts, build time) go into the card.
-    An existing non-empty folder is refused unless ``overwrite``, which replaces only what an export
-    writes (the card and the config folders).
+    ``summaries`` (per config: dropped rows by reason, cross-split texts, build time) go into the card. The
+    files written are listed in a manifest (``.chemactor-export.json``), which is what ``overwrite`` removes
+    and what :func:`push_dataset` uploads: files someone else put in the folder are never deleted, replaced
+    or published. An existing non-empty folder is refused unless ``overwrite``, and so is an output folder
+    that is, contains or lies inside one of ``inputs`` (the data the export was built from).
     """
     output = Path(output_dir)
+    _refuse_overlap(output, inputs)
+    files = [CARD, *(f"{name}/{split}-00000-of-00001.parquet" for name, splits in configs.items() for split in splits)]
     if output.exists() and any(output.iterdir()):
         if not overwrite:
             raise ExportError(f"{output} is not empty; pass overwrite=True (--overwrite) to replace its export")
-        for name in {*configs, *_exported_configs(output)}:
-            shutil.rmtree(output / name, ignore_errors=True)
-        (output / CARD).unlink(missing_ok=True)
+        earlier = exported_files(output)
+        if earlier is None:
+            raise ExportError(
+                f"{output} holds files that no chemactor export wrote (no {EXPORT_MANIFEST}); "
+                "refusing to delete anything there: choose an empty or new folder"
+            )
+        foreign = [name for name in files if (output / name).exists() and name not in earlier]
+        if foreign:
+            raise ExportError(f"{output}: {', '.join(foreign)} was not written by an export; refusing to replace it")
+        for name in earlier:
+            (output / name).unlink(missing_ok=True)
+        for folder in {(output / name).parent for name in earlier} - {output}:
+            with contextlib.suppress(OSError):  # a config folder goes once empty; one holding user files stays
+                folder.rmdir()
+    output.mkdir(parents=True, exist_ok=True)
+    # The manifest first: a kill mid-export leaves files the next --overwrite knows to be its own.
+    (output / EXPORT_MANIFEST).write_text(json.dumps({"files": files}, indent=2) + "\n", encoding="utf-8")
     for name, splits in configs.items():
         (output / name).mkdir(parents=True, exist_ok=True)
         for split, rows in splits.items():
             rows.to_parquet(str(output / name / f"{split}-00000-of-00001.parquet"))
     dataset_card(configs, output, summaries=summaries or {}, pretty_name=pretty_name).save(output / CARD)
     return output
+
+
+def exported_files(folder: str | Path) -> list[str] | None:
+    """The files (relative paths) the last export into ``folder`` wrote, or ``None`` without a manifest."""
+    manifest = Path(folder) / EXPORT_MANIFEST
+    if not manifest.is_file():
+        return None
+    try:
+        files = json.loads(manifest.read_text(encoding="utf-8"))["files"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ExportError(f"{manifest}: not an export manifest ({exc})") from None
+    unsafe = [
+        name for name in files if not isinstance(name, str) or Path(name).is_absolute() or ".." in Path(name).parts
+    ]
+    if unsafe:
+        raise ExportError(f"{manifest}: names files outside the export folder: {unsafe[:3]}")
+    return files
+
+
+def _refuse_overlap(output: Path, inputs: Sequence[str | Path]) -> None:
+    """Raise :class:`ExportError` if ``output`` is, contains or is inside one of ``inputs``."""
+    target = output.resolve()
+    for source in inputs:
+        source_path = Path(source).resolve()
+        if target == source_path or source_path in target.parents or target in source_path.parents:
+            relation = "is" if target == source_path else "is inside" if source_path in target.parents else "contains"
+            raise ExportError(f"output folder {output} {relation} the input {source}; choose a folder apart from it")
 
 
 def dataset_card(
@@ -122,12 +172,18 @@ def dataset_card(
     )
 
 
-def push_dataset(folder: str | Path, repo_id: str, *, private: bool = False, token: str | None = None) -> str:
-    """Publish an export folder as the dataset repo ``repo_id`` (one commit); returns the commit URL."""
+def push_dataset(folder: str | Path, repo_id: str, *, private: bool = True, token: str | None = None) -> str:
+    """Publish an export folder as the dataset repo ``repo_id`` (one commit); returns the commit URL.
+
+    Only the files the export wrote (its manifest) are uploaded, never anything else in the folder (an
+    ``.env``, notes); a new repo is private unless ``private=False`` (``--public``).
+    """
     folder = Path(folder)
-    if not _exported_configs(folder):
+    configs = _exported_configs(folder)
+    if not configs:
         raise ExportError(f"{folder} is not a dataset export: no {CARD} listing configs (run `chemactor data build`)")
-    return push_folder(folder, repo_id, repo_type="dataset", private=private, token=token)
+    files = exported_files(folder) or [CARD, *(f"{name}/*.parquet" for name in configs)]
+    return push_folder(folder, repo_id, repo_type="dataset", private=private, token=token, allow_patterns=files)
 
 
 def push_folder(
@@ -138,11 +194,13 @@ def push_folder(
     private: bool = False,
     commit_message: str | None = None,
     token: str | None = None,
+    allow_patterns: Sequence[str] | None = None,
 ) -> str:
     """Create ``repo_id`` if needed and upload ``folder`` in one commit; returns the commit URL.
 
-    Any Hub failure (refused token, server error, unreachable endpoint) becomes :class:`PublishError`
-    naming the repo and the cause; the folder is only read.
+    Dotfiles and dot-folders (``.env``, ``.cache``) are never uploaded; ``allow_patterns`` limits the upload
+    to the files it names. Any Hub failure (refused token, server error, unreachable endpoint) becomes
+    :class:`PublishError` naming the repo and the cause; the folder is only read.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -157,6 +215,8 @@ def push_folder(
             repo_type=repo_type,
             folder_path=folder,
             commit_message=commit_message or f"Upload {folder.name} with chemactor",
+            allow_patterns=list(allow_patterns) if allow_patterns is not None else None,
+            ignore_patterns=[".*", "**/.*", "**/.*/**", ".*/**"],
         )
     except HfHubHTTPError as exc:
         status = exc.response.status_code if exc.response is not None else None

@@ -112,11 +112,12 @@ class EvaluationConfig:
 
 @dataclass
 class PublishConfig:
-    """The ``publish`` section: the repos to push to (neither: do not publish)."""
+    """The ``publish`` section: the repos to push to (neither: do not publish); new repos are private unless
+    ``public`` (the ``--public`` flag of ``chemactor data push``)."""
 
     dataset_repo: str | None = None
     model_repo: str | None = None
-    private: bool = False
+    public: bool = False
 
 
 SECTIONS: dict[str, type] = {
@@ -400,12 +401,12 @@ def run_publish(config: PipelineConfig, inputs: Mapping[str, Path], output: Path
             pretty_name="ChemActor training data",
             overwrite=True,
         )
-        pushed["dataset"] = push_dataset(folder, stage["dataset_repo"], private=stage["private"])
+        pushed["dataset"] = push_dataset(folder, stage["dataset_repo"], private=not stage["public"])
     if stage["model_repo"]:
         repo = stage["model_repo"]
-        pushed["model"] = push_folder(inputs["training"] / "model", repo, private=stage["private"])
+        pushed["model"] = push_folder(inputs["training"] / "model", repo, private=not stage["public"])
         pushed["evaluation"] = push_folder(
-            inputs["evaluation"], repo, commit_message="Evaluation report", private=stage["private"]
+            inputs["evaluation"], repo, commit_message="Evaluation report", private=not stage["public"]
         )
     return {"pushed": pushed}
 

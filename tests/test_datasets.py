@@ -274,7 +274,7 @@ def test_ord_rows_with_wrong_field_types_are_named_or_counted(tmp_path: Path, sh
         _set(lines, 4, reactants=[{"smiles": 7, "name": "water"}])
         _set(lines, 6, solvents={"smiles": "O"})
 
-    data_dir = _ord_copy(tmp_path, shared_data, edit)
+    data_dir = _ord_copy(tmp_path / "data", shared_data, edit)
     with pytest.raises(RecordError, match=r"reactions\.jsonl\.gz:3: field 'procedure_details' must be a string"):
         build_seeds("ord", data_dir)
     build = build_seeds("ord", data_dir, skip_bad_rows=True)
@@ -296,3 +296,38 @@ def test_repeated_ord_ids_are_refused_or_dropped(tmp_path: Path, shared_data: Pa
     build = build_seeds("ord", data_dir, skip_bad_rows=True)
     assert build.dropped == {"duplicate id": 1}
     assert sum(len(rows) for rows in build.dataset.values()) == 30
+
+
+def test_overwrite_removes_only_what_the_export_wrote(seed_builds, tmp_path: Path) -> None:
+    small = {"paragraph2actions": seed_builds["paragraph2actions"].dataset}
+    folder = export_dataset({**small, "smiles2actions": seed_builds["smiles2actions"].dataset}, tmp_path / "out")
+    (folder / "notes.txt").write_text("mine", encoding="utf-8")
+    (folder / "smiles2actions" / "extra.parquet").write_bytes(b"mine too")
+    export_dataset(small, folder, overwrite=True)
+    assert (folder / "notes.txt").read_text(encoding="utf-8") == "mine"
+    assert (folder / "smiles2actions" / "extra.parquet").read_bytes() == b"mine too"
+    assert sorted(path.name for path in (folder / "smiles2actions").iterdir()) == ["extra.parquet"]
+    assert datasets.get_dataset_config_names(str(folder)) == ["paragraph2actions"]
+
+    user = tmp_path / "user"
+    user.mkdir()
+    (user / "README.md").write_text("my own readme", encoding="utf-8")
+    with pytest.raises(ExportError, match="no chemactor export wrote"):
+        export_dataset(small, user, overwrite=True)
+    assert (user / "README.md").read_text(encoding="utf-8") == "my own readme"
+    (folder / ".chemactor-export.json").write_text('{"files": ["../user/README.md"]}', encoding="utf-8")
+    with pytest.raises(ExportError, match="outside the export folder"):
+        export_dataset(small, folder, overwrite=True)
+    assert (user / "README.md").exists()
+
+
+def test_build_refuses_an_output_that_is_inside_or_holds_its_input(shared_data: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(shared_data / "paragraph2actions", data / "paragraph2actions")
+    before = sorted(str(path) for path in data.rglob("*"))
+    runner = CliRunner()
+    for output, relation in ((data, "is the input"), (data / "export", "is inside"), (tmp_path, "contains")):
+        args = ["data", "build", "--source", "paragraph2actions", "--data-dir", str(data), "-o", str(output)]
+        result = runner.invoke(app, [*args, "--overwrite"])
+        assert result.exit_code == 1 and relation in result.output, result.output
+    assert sorted(str(path) for path in data.rglob("*")) == before, "the source data is untouched"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import shutil
 from pathlib import Path
 
 import datasets
@@ -26,9 +28,11 @@ def small_export(shared_data: Path, tmp_path_factory) -> Path:
     )
 
 
-def _fingerprint(folder: Path) -> dict[str, str]:
+def _fingerprint(folder: Path, dotfiles: bool = True) -> dict[str, str]:
     return {
-        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*") if p.is_file()
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in folder.rglob("*")
+        if p.is_file() and (dotfiles or not p.name.startswith("."))
     }
 
 
@@ -37,7 +41,7 @@ def test_push_then_load_dataset_by_repo_id_row_for_row(hub_env, small_export: Pa
     assert url.startswith(f"{hub_env.endpoint}/datasets/chemactor/seeds-small/commit/")
     api = HfApi()
     assert sorted(api.list_repo_files("chemactor/seeds-small", repo_type="dataset")) == sorted(
-        _fingerprint(small_export)
+        _fingerprint(small_export, dotfiles=False)
     )
     assert len(api.list_repo_commits("chemactor/seeds-small", repo_type="dataset")) == 2  # creation + one push
     assert datasets.get_dataset_config_names("chemactor/seeds-small") == ["paragraph2actions", "smiles2actions"]
@@ -56,7 +60,7 @@ def test_push_then_load_dataset_by_repo_id_row_for_row(hub_env, small_export: Pa
 def test_ord_export_published_and_loaded(hub_env, seed_builds, tmp_path: Path) -> None:
     build = seed_builds["ord"]
     folder = export_dataset({"ord": build.dataset}, tmp_path / "ord", summaries={"ord": build.summary()})
-    result = CliRunner().invoke(app, ["data", "push", str(folder), "--repo-id", "chemactor/ord", "--private"])
+    result = CliRunner().invoke(app, ["data", "push", str(folder), "--repo-id", "chemactor/ord"])  # private: default
     assert result.exit_code == 0, result.output
     assert hub_env.repos[("dataset", "chemactor/ord")].private
     remote = datasets.load_dataset("chemactor/ord", "ord", cache_dir=str(tmp_path / "cache"))
@@ -111,3 +115,27 @@ def test_private_repos_and_downloads_behave_like_the_hub(hub_env, tmp_path: Path
     with pytest.raises(HfHubHTTPError) as refused:
         HfApi(token="hf_wrong").repo_info("chemactor/tiny-model")
     assert refused.value.response.status_code == 401
+
+
+def test_push_uploads_only_the_exported_files_to_a_private_repo_unless_public(
+    hub_env, small_export: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "export"
+    shutil.copytree(small_export, folder)
+    (folder / ".env").write_text("HF_TOKEN=hf_secret\n", encoding="utf-8")
+    (folder / "notes.txt").write_text("my notes", encoding="utf-8")
+    (folder / "paragraph2actions" / "scratch.parquet").write_bytes(b"not part of the export")
+    (folder / ".cache").mkdir()
+    (folder / ".cache" / "state.json").write_text("{}", encoding="utf-8")
+
+    result = CliRunner().invoke(app, ["data", "push", str(folder), "--repo-id", "chemactor/careful"])
+    assert result.exit_code == 0, result.output
+    stored = hub_env.repo_files("chemactor/careful")
+    manifest = json.loads((folder / ".chemactor-export.json").read_text(encoding="utf-8"))["files"]
+    assert sorted(stored) == sorted(manifest) and "README.md" in stored
+    assert hub_env.repos[("dataset", "chemactor/careful")].private
+
+    result = CliRunner().invoke(app, ["data", "push", str(folder), "--repo-id", "chemactor/open", "--public"])
+    assert result.exit_code == 0, result.output
+    assert not hub_env.repos[("dataset", "chemactor/open")].private
+    assert ".env" not in hub_env.repo_files("chemactor/open")
