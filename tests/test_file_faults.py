@@ -361,3 +361,20 @@ def test_evaluate_and_select_refuse_a_read_only_output_before_any_work(tmp_path:
             run_cli("select", "--reference", "examples", "--pool", "/nonexistent.jsonl", "-o", str(tmp_path / "ro"))
         )
         assert "output folder is not writable" in error
+
+
+def test_data_build_of_generated_rows_refuses_or_counts_repeated_ids(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from chemactor.cli import app
+
+    shards = tmp_path / "gen" / "shards"
+    shards.mkdir(parents=True)
+    (shards / "part-00000.jsonl").write_text("".join(json.dumps(_pool_row(i)) + "\n" for i in range(3)))
+    (shards / "part-00001.jsonl").write_text(json.dumps(_pool_row(1, description="Again.")) + "\n")
+    args = ["data", "build", "--source", "generated", "--data-dir", str(tmp_path / "gen"), "-o", str(tmp_path / "out")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1 and "part-00001.jsonl:1: duplicate id 'gen-1' (first at" in result.output
+    result = CliRunner().invoke(app, [*args, "--skip-bad-rows"])
+    assert result.exit_code == 0, result.output
+    assert '"dropped": {"duplicate id": 1}' in result.output and '"rows": {"train": 3}' in result.output
