@@ -199,13 +199,13 @@ def _read_recipe(path: Path | None) -> dict:
     return raw
 
 
-def _raise_for_failures(failed: dict[str, int], what: str) -> None:
+def _raise_for_failures(failed: dict[str, int], what: str, hint: str = "rerun with --retry-failed") -> None:
     """Exit 3 (:class:`~chemactor.errors.FailedItemsError`) with counts per kind when items failed."""
     from chemactor.errors import FailedItemsError
 
     if failed:
         counts = ", ".join(f"{kind} {count}" for kind, count in sorted(failed.items()))
-        raise FailedItemsError(f"{sum(failed.values())} {what} failed ({counts}); rerun with --retry-failed")
+        raise FailedItemsError(f"{sum(failed.values())} {what} failed ({counts}); {hint}")
 
 
 @app.command("generate")
@@ -334,8 +334,10 @@ def _run_conversion(
     """Convert command-line items to JSON lines on stdout, or a file line by line (resumable) to ``output``.
 
     The input is read and the output folder checked before the model loads, so a typo costs no model load.
+    Inputs whose answer did not come (the row's ``failure`` names the kind) make the command exit 3.
     """
     import json
+    from collections import Counter
 
     from chemactor.data import ensure_writable, read_text_lines
     from chemactor.errors import ConfigError, OutputError
@@ -343,10 +345,22 @@ def _run_conversion(
 
     if bool(items) == bool(input):
         raise ConfigError("give the inputs as arguments or with --input FILE, not both")
+    failed: Counter[str] = Counter()
+
+    def counted(convert):
+        def run(chunk: list[str]) -> list[dict]:
+            rows = convert(chunk)
+            failed.update(row["failure"] for row in rows if row.get("failure"))
+            return rows
+
+        return run
+
+    hint = "each such row says why in 'failure' and its errors"
     if input is None:
-        convert = make_convert()
+        convert = counted(make_convert())
         for row in convert(items):
             typer.echo(json.dumps(row, ensure_ascii=False))
+        _raise_for_failures(dict(failed), "inputs", hint)
         return
     if output is None:
         raise ConfigError("--input needs --output (a JSONL file, appended to when resuming)")
@@ -354,8 +368,9 @@ def _run_conversion(
     if output.is_dir():
         raise OutputError(f"{output}: is a folder; --output is a JSONL file")
     ensure_writable(output.parent)
-    written = convert_file(make_convert(), input, output, input_key)
+    written = convert_file(counted(make_convert()), input, output, input_key)
     typer.echo(f"{written} rows written to {output}")
+    _raise_for_failures(dict(failed), "inputs", hint)
 
 
 @app.command("extract")
@@ -455,18 +470,31 @@ def evaluate(
     max_new_tokens: Annotated[int, typer.Option(help="New tokens per answer.")] = 256,
     api: Annotated[str, typer.Option(help="Endpoint API: chat or generate (TGI).")] = "chat",
 ) -> None:
-    """Run a model over a split (D2A, R2D, circle review); write report.json, report.md and plots."""
-    from chemactor.data import RecordError, ensure_writable
-    from chemactor.evaluation import evaluate_model, load_predictors, load_split_data
+    """Run a model over a split (D2A, R2D, circle review); write report.json, report.md and plots.
 
+    Exit 3 when some answers did not come (failures.jsonl lists them): no score is computed then.
+    """
+    from chemactor.config import parse_config
+    from chemactor.data import ensure_writable
+    from chemactor.evaluation import EvaluationConfig, evaluate_model, load_predictors, load_split_data
+
+    options = parse_config(
+        EvaluationConfig,
+        {"split": split, "circle_rounds": circle_rounds, "batch_size": batch_size, "max_new_tokens": max_new_tokens},
+        source="evaluate",
+    )
     ensure_writable(output)
-    try:
-        dataset = load_split_data(data, data_dir)
-        predictors = load_predictors(model, batch_size, max_new_tokens, api=api)  # api matters to endpoints only
-        report = evaluate_model(predictors, dataset, output, split, circle_rounds=circle_rounds, batch_size=batch_size)
-    except (RecordError, FileNotFoundError, KeyError, ValueError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
+    # api matters to endpoints only
+    predictors = load_predictors(model, options.batch_size, options.max_new_tokens, api=api)
+    dataset = load_split_data(data, data_dir)
+    report = evaluate_model(
+        predictors,
+        dataset,
+        output,
+        options.split,
+        circle_rounds=options.circle_rounds,
+        batch_size=options.batch_size,
+    )
     for task in ("d2a", "r2d"):
         if task in report:
             scores = {name: round(value, 4) for name, value in report[task].items() if isinstance(value, float)}

@@ -9,21 +9,29 @@ pass plain functions.
 Scores come from :mod:`chemactor.scoring` (the same code behind the ``metrics/`` evaluate modules), so a
 number in a report means exactly what the metric card says. Outputs in ``output_dir``:
 ``predictions.jsonl`` (every example with its score), ``report.json``, ``report.md`` and ``plots/*.png``.
+
+A score is never computed from answers that did not come: when any request fails for good (an endpoint
+answering garbage, a local model failing on a batch, an input the model cannot be asked about), the
+failed items go to ``failures.jsonl`` and :class:`~chemactor.errors.FailedItemsError` is raised with their
+counts, before any score or report is written. (An endpoint that cannot be reached at all stops the run
+earlier, with :class:`~chemactor.errors.EndpointError`.)
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import datasets
 from tqdm.auto import tqdm
 
-from chemactor.data import has_task, prompt_for
-from chemactor.inference import ActionExtractor, Completer, ProcedureWriter
+from chemactor.data import SPLITS, has_task, prompt_for
+from chemactor.errors import FailedItemsError, InputError
+from chemactor.inference import ActionExtractor, Completer, Failure, ProcedureWriter
 from chemactor.scoring.action_metrics import action_metrics, levenshtein_similarities
 from chemactor.scoring.circle import Converter, circle_scores, run_circle
 from chemactor.scoring.procedure_metrics import procedure_metrics
@@ -32,6 +40,18 @@ REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
 PREDICTIONS = "predictions.jsonl"
 PLOTS = "plots"
+FAILURES = "failures.jsonl"
+
+
+@dataclass
+class EvaluationConfig:
+    """Evaluation options: ``chemactor evaluate``'s flags and the pipeline's ``evaluation`` section."""
+
+    split: Literal[SPLITS] = "test"  # type: ignore[valid-type]
+    circle_rounds: int = field(default=3, metadata={"min": 1})
+    batch_size: int = field(default=8, metadata={"min": 1})
+    max_new_tokens: int = field(default=256, metadata={"min": 1})
+    examples_shown: int = field(default=3, metadata={"min": 0})
 
 
 @dataclass(frozen=True)
@@ -54,16 +74,40 @@ def completer_predictors(completer: Completer, name: str, batch_size: int = 8) -
     extractor, writer = ActionExtractor(completer), ProcedureWriter(completer)
 
     def d2a(descriptions: list[str]) -> list[str]:
-        return [extraction.actions for extraction in extractor.extract(descriptions, batch_size, progress=False)]
+        extractions = iter(extractor.extract(_asked(descriptions), batch_size, progress=False))
+        return _answers(descriptions, [(e.actions, e.failure, "; ".join(e.errors)) for e in extractions])
 
     def r2d(reactions: list[str]) -> list[str]:
-        return [procedure.text for procedure in writer.describe(reactions, batch_size, progress=False)]
+        procedures = writer.describe(_asked(reactions), batch_size, progress=False)
+        return _answers(reactions, [(p.text, p.failure, p.error or "") for p in procedures])
 
     def a2d(actions: list[str]) -> list[str]:
-        answers = completer.complete([prompt_for("a2d", text) for text in actions], batch_size, False)
-        return [str(answer) for answer in answers]
+        return _answers(
+            actions, completer.complete([prompt_for("a2d", text) for text in _asked(actions)], batch_size, False)
+        )
 
     return Predictors(d2a=d2a, r2d=r2d, a2d=a2d, name=name)
+
+
+def _asked(inputs: list[str]) -> list[str]:
+    """The inputs worth asking about: a failure of an earlier circle round stays a failure."""
+    return [text for text in inputs if not isinstance(text, Failure)]
+
+
+def _answers(inputs: list[str], results: Sequence[str | tuple[str, str | None, str]]) -> list[str]:
+    """One answer per input in order: earlier failures passed on, results with a failure kind as :class:`Failure`."""
+    answers = iter(results)
+    out: list[str] = []
+    for text in inputs:
+        if isinstance(text, Failure):
+            out.append(text)
+            continue
+        answer = next(answers)
+        if isinstance(answer, tuple):
+            value, kind, message = answer
+            answer = Failure(message, kind) if kind else value
+        out.append(answer)
+    return out
 
 
 def load_predictors(
@@ -80,7 +124,7 @@ def load_predictors(
     elif Path(text).is_dir():
         completer = ActionExtractor.from_pretrained(text, max_new_tokens).completer
     else:
-        raise FileNotFoundError(f"model directory {text!r} does not exist")
+        raise InputError(f"--model {text!r} is neither an endpoint URL (http://, https://) nor a model directory")
     return completer_predictors(completer, name=text, batch_size=batch_size)
 
 
@@ -129,11 +173,31 @@ def evaluate_model(
     report: dict[str, Any] = {"model": predictors.name, "split": split, "counts": {}}
     scored: list[dict[str, Any]] = []
 
+    # every answer first, so that nothing is scored when some did not come
+    descriptions = [row["description"] for row in d2a_rows]
+    # the first circle round is the plain D2A run: its actions are the D2A predictions
+    chains = (
+        run_circle(descriptions, predictors.d2a, predictors.a2d, rounds=circle_rounds, batch_size=batch_size)
+        if d2a_rows
+        else []
+    )
+    reactions = [row["reaction_smiles"] for row in r2d_rows]
+    r2d_predictions = _batched(predictors.r2d, reactions, batch_size, desc="R2D") if r2d_rows else []
+    failures = [
+        *_failures("d2a", d2a_rows, [[*chain.actions, *chain.descriptions] for chain in chains]),
+        *_failures("r2d", r2d_rows, [[prediction] for prediction in r2d_predictions]),
+    ]
+    if failures:
+        _write_jsonl(failures, output / FAILURES)
+        counts = Counter(failure["kind"] for failure in failures)
+        kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(counts.items()))
+        raise FailedItemsError(
+            f"evaluation of {predictors.name}: {len(failures)} of {len(d2a_rows) + len(r2d_rows)} examples got no "
+            f"answer ({kinds}); no score computed; see {output / FAILURES}"
+        )
+
     if d2a_rows:
-        descriptions = [row["description"] for row in d2a_rows]
         references = [row["actions"] for row in d2a_rows]
-        # the first circle round is the plain D2A run: its actions are the D2A predictions
-        chains = run_circle(descriptions, predictors.d2a, predictors.a2d, rounds=circle_rounds, batch_size=batch_size)
         predictions = [chain.actions[0] for chain in chains]
         report["d2a"] = action_metrics(predictions, references)
         report["circle"] = circle_scores(
@@ -144,9 +208,8 @@ def evaluate_model(
         report["counts"]["d2a"] = len(d2a_rows)
 
     if r2d_rows:
-        reactions = [row["reaction_smiles"] for row in r2d_rows]
         references = [row["description"] for row in r2d_rows]
-        predictions = _batched(predictors.r2d, reactions, batch_size, desc="R2D")
+        predictions = r2d_predictions
         report["r2d"] = procedure_metrics(predictions, references)
         rouge = [procedure_metrics([p], [r])["rougeL"] for p, r in zip(predictions, references, strict=True)]
         scored += _scored("r2d", r2d_rows, reactions, references, predictions, rouge)
@@ -169,6 +232,16 @@ def _batched(converter: Converter, texts: list[str], batch_size: int, desc: str)
     if len(outputs) != len(texts):
         raise ValueError(f"the model returned {len(outputs)} outputs for {len(texts)} inputs")
     return outputs
+
+
+def _failures(task: str, rows: Sequence[Mapping[str, Any]], answers: Sequence[Sequence[str]]) -> list[dict[str, Any]]:
+    """One entry per row whose answers include a :class:`~chemactor.inference.Failure` (the first one)."""
+    failed = []
+    for row, texts in zip(rows, answers, strict=True):
+        failure = next((text for text in texts if isinstance(text, Failure)), None)
+        if failure is not None:
+            failed.append({"task": task, "id": row["id"], "kind": failure.kind, "message": str(failure)})
+    return failed
 
 
 def _scored(

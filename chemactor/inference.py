@@ -63,7 +63,18 @@ def join_actions(outputs: Sequence[str]) -> str:
 
 
 class Failure(str):
-    """An error text standing in for an answer that could not be had (a ``str``, so batches stay flat lists)."""
+    """An error text standing in for an answer that could not be had (a ``str``, so batches stay flat lists).
+
+    ``kind`` says why, as the generation runner records it: a :class:`GenerationError` kind (``garbage``,
+    ``timeout``, ...), ``local`` (a local model failed on the batch) or ``invalid_smiles``.
+    """
+
+    kind: str
+
+    def __new__(cls, text: str, kind: str = "generation") -> Failure:
+        failure = super().__new__(cls, text)
+        failure.kind = kind
+        return failure
 
 
 def first_line(text: str) -> str:
@@ -107,7 +118,7 @@ class ModelCompleter:
                 try:
                     generated = generate_local(self.model, self.tokenizer, batch, max_new_tokens=self.max_new_tokens)
                 except RuntimeError as error:
-                    answers.extend(Failure(f"generation failed (local): {error}") for _ in batch)
+                    answers.extend(Failure(f"generation failed (local): {error}", "local") for _ in batch)
                 else:
                     answers.extend(first_line(text) for text, _ in generated)
         finally:
@@ -127,7 +138,7 @@ class EndpointCompleter:
             prompts, progress=progress, max_new_tokens=self.max_new_tokens, temperature=0.0
         )
         return [
-            Failure(f"generation failed ({result.kind}): {result}")
+            Failure(f"generation failed ({result.kind}): {result}", result.kind)
             if isinstance(result, GenerationError)
             else first_line(result.text)
             for result in results
@@ -150,6 +161,7 @@ class Extraction:
     parsed: list[Action] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     sentences: list[str] = field(default_factory=list)
+    failure: str | None = None  # the kind of failure when no answer came for a sentence (a Failure's kind)
 
     @property
     def valid(self) -> bool:
@@ -164,6 +176,7 @@ class Extraction:
             "errors": self.errors,
             "action_types": [action.name for action in self.parsed],
             "sentences": self.sentences,
+            "failure": self.failure,
         }
 
 
@@ -214,7 +227,8 @@ def _extraction(description: str, sentences: list[str], answers: list[str]) -> E
     if not description.strip():
         return Extraction(description, "", errors=["empty description"])
     if failures:
-        return Extraction(description, "", errors=failures, sentences=sentences)
+        kind = next(answer.kind for answer in answers if isinstance(answer, Failure))
+        return Extraction(description, "", errors=failures, sentences=sentences, failure=kind)
     actions = join_actions(answers)
     if not actions:
         return Extraction(description, "", errors=["no actions generated"], sentences=sentences)
@@ -235,13 +249,20 @@ class Procedure:
     reaction: str
     text: str
     error: str | None = None
+    failure: str | None = None  # the kind of failure when no procedure came (a Failure's kind)
 
     @property
     def valid(self) -> bool:
         return self.error is None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"reaction": self.reaction, "text": self.text, "valid": self.valid, "error": self.error}
+        return {
+            "reaction": self.reaction,
+            "text": self.text,
+            "valid": self.valid,
+            "error": self.error,
+            "failure": self.failure,
+        }
 
 
 class ProcedureWriter:
@@ -276,9 +297,11 @@ class ProcedureWriter:
         answers = iter(self.completer.complete(prompts, batch_size, progress))
         texts = [smiles if isinstance(smiles, Failure) else next(answers) for smiles in inputs]
         return [
-            Procedure(reaction, "", str(text) if isinstance(text, Failure) else "empty procedure")
-            if isinstance(text, Failure) or not text
+            Procedure(reaction, "", str(text), text.kind)
+            if isinstance(text, Failure)
             else Procedure(reaction, text)
+            if text
+            else Procedure(reaction, "", "empty procedure")
             for reaction, text in zip(reactions, texts, strict=True)
         ]
 
@@ -295,7 +318,7 @@ def _canonical_reaction(reaction: str) -> str:
             return ">>" + canonicalize_smiles(text.removeprefix(">>"))
         return canonicalize_reaction(text)
     except InvalidSmilesError as error:
-        return Failure(f"invalid reaction SMILES: {error}")
+        return Failure(f"invalid reaction SMILES: {error}", "invalid_smiles")
 
 
 # --- files -------------------------------------------------------------------------------------------------

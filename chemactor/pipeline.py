@@ -40,6 +40,7 @@ from chemactor import __version__
 from chemactor.config import parse_config
 from chemactor.data import EXAMPLES_SOURCE, SPLITS
 from chemactor.errors import ConfigError, FailedItemsError, closest
+from chemactor.evaluation import EvaluationConfig
 from chemactor.generation.runner import INPUT_SOURCES, GenerationConfig
 from chemactor.selection.divergence import DIVERGENCES
 from chemactor.selection.selector import DEFAULT_WEIGHTS
@@ -97,17 +98,6 @@ class SelectionConfig:
         unknown = sorted(set(self.weights or {}) - set(DEFAULT_WEIGHTS))
         if unknown:
             raise ConfigError(f"weights.{unknown[0]}: unknown view{closest(unknown[0], DEFAULT_WEIGHTS)}")
-
-
-@dataclass
-class EvaluationConfig:
-    """The ``evaluation`` section (``chemactor evaluate``'s options)."""
-
-    split: Literal[SPLITS] = "test"  # type: ignore[valid-type]
-    circle_rounds: int = field(default=3, metadata={"min": 1})
-    batch_size: int = field(default=8, metadata={"min": 1})
-    max_new_tokens: int = field(default=256, metadata={"min": 1})
-    examples_shown: int = field(default=3, metadata={"min": 0})
 
 
 @dataclass

@@ -9,6 +9,7 @@ from pathlib import Path
 import datasets
 import pytest
 
+from chemactor.errors import InputError
 from chemactor.evaluation import Predictors, evaluate_model, load_predictors
 from chemactor.examples import load_examples
 
@@ -80,7 +81,7 @@ def test_a_split_without_usable_rows_is_refused(examples, tmp_path: Path):
 
 
 def test_a_missing_model_directory_is_named(examples, tmp_path: Path):
-    with pytest.raises(FileNotFoundError, match="no-such-model"):
+    with pytest.raises(InputError, match="no-such-model"):
         evaluate_model(tmp_path / "no-such-model", examples, tmp_path / "out")
 
 
@@ -107,10 +108,12 @@ def test_an_endpoint_is_evaluated_over_http(examples, tgi_server, tmp_path: Path
     assert server.requests["/generate"] + server.requests["/"] > 12 * 2
 
 
-def test_cli_evaluate_reports_a_missing_model(tmp_path: Path):
-    from typer.testing import CliRunner
+def test_cli_evaluate_reports_a_missing_model(tmp_path: Path, monkeypatch, capsys):
+    from chemactor.cli import main
 
-    from chemactor.cli import app
-
-    result = CliRunner().invoke(app, ["evaluate", "--model", str(tmp_path / "nope"), "-o", str(tmp_path / "out")])
-    assert result.exit_code == 1 and "nope" in result.output and "does not exist" in result.output
+    monkeypatch.setattr("sys.argv", ["chemactor", "evaluate", "--model", str(tmp_path / "nope"), "-o", str(tmp_path)])
+    with pytest.raises(SystemExit) as caught:
+        main()
+    assert caught.value.code == 1
+    message = f"--model '{tmp_path / 'nope'}' is neither an endpoint URL (http://, https://) nor a model directory"
+    assert capsys.readouterr().err == f"error: {message}\n"

@@ -16,7 +16,7 @@ from test_generation import EXAMPLES, REACTIONS, chain_runner, example_responder
 from tgi_server import TGIServer
 
 from chemactor.data import make_record, write_records
-from chemactor.errors import EXIT_FAILED_ITEMS, EXIT_USER_ERROR, ConfigError, EndpointError
+from chemactor.errors import EXIT_FAILED_ITEMS, EXIT_USER_ERROR, ConfigError, EndpointError, FailedItemsError
 from chemactor.generation import GenerationRunner, RunSettings
 from chemactor.generation.backends import UNREACHABLE_ATTEMPTS, EndpointBackend
 
@@ -61,9 +61,7 @@ def test_null_and_choiceless_answers_fail_their_row_only(tgi_server, tmp_path, a
     summary = runner().run(REACTIONS, tmp_path, progress=False)
     assert summary.done == len(REACTIONS) - 3 and sum(summary.failed.values()) == 3
     kinds = failures(tmp_path)
-    assert len(kinds) == 3 and set(kinds.values()) <= {"garbage", "empty"}
-    assert kinds[f"{REACTIONS[0]['id']}/0"] == "garbage"  # a 200 whose body is null
-    assert kinds[f"{REACTIONS[2]['id']}/0"] == "empty"  # "content"/"generated_text": null
+    assert kinds == {f"{row['id']}/0": "garbage" for row in REACTIONS[:3]}  # null body, no choices, null text
     retried = runner().run(REACTIONS, tmp_path, retry_failed=True, progress=False)
     assert retried.done == 3 and not retried.failed
     assert len(shard_rows(tmp_path)) == len(REACTIONS)
@@ -149,3 +147,77 @@ def test_model_config_overrides_are_checked_against_the_model_config(tmp_path):
     assert ScriptArguments(model_config_overrides='{"num_hidden_layers": 6}').model_config_overrides == {
         "num_hidden_layers": 6
     }
+
+
+# --- evaluation, extraction and the pipeline over failing endpoints -------------------------------------
+
+
+def test_evaluation_never_scores_answers_that_did_not_come(tgi_server, tmp_path):
+    from chemactor.evaluation import completer_predictors, evaluate_model
+    from chemactor.examples import load_examples
+    from chemactor.inference import EndpointCompleter
+
+    server = tgi_server(faults={"null": 1.0})  # every answer is a 200 whose body is null
+    completer = EndpointCompleter(EndpointBackend(server.url, api="generate", max_retries=0))
+    with pytest.raises(FailedItemsError, match=r"14 of 14 examples got no answer \(garbage 14\); no score computed"):
+        evaluate_model(completer_predictors(completer, server.url), load_examples(), tmp_path, circle_rounds=1)
+    failed = [json.loads(line) for line in (tmp_path / "failures.jsonl").read_text().splitlines()]
+    assert {row["task"] for row in failed} == {"d2a", "r2d"} and {row["kind"] for row in failed} == {"garbage"}
+    assert not (tmp_path / "report.json").exists() and not (tmp_path / "predictions.jsonl").exists()
+
+
+def test_evaluate_with_an_unreachable_endpoint_exits_1_and_writes_no_report(tgi_server, tmp_path, monkeypatch, capsys):
+    url = f"http://127.0.0.1:{absent_port()}"
+    code, _, err = run_cli(["evaluate", "--model", url, "-o", str(tmp_path / "eval")], monkeypatch, capsys)
+    assert code == EXIT_USER_ERROR and f"error: endpoint {url} cannot be reached" in err
+    assert not (tmp_path / "eval" / "report.json").exists()
+
+
+def test_extract_and_describe_exit_3_with_counts_and_resume_after_an_outage(tgi_server, tmp_path, monkeypatch, capsys):
+    port = absent_port()
+    texts = tmp_path / "procedures.txt"
+    texts.write_text("The mixture was stirred.\nWater was added.\n", encoding="utf-8")
+    args = ["extract", "--endpoint", f"http://127.0.0.1:{port}", "--api", "generate", "--input", str(texts)]
+    out_file = tmp_path / "actions.jsonl"
+    code, _, err = run_cli([*args, "-o", str(out_file)], monkeypatch, capsys)
+    assert code == EXIT_USER_ERROR and "cannot be reached" in err
+    assert not out_file.exists() or not out_file.read_text()  # nothing recorded as a result
+
+    with TGIServer(lambda kind, payload: "STIR.", port=port):
+        code, out, _ = run_cli([*args, "-o", str(out_file)], monkeypatch, capsys)
+    assert code == 0 and "2 rows written" in out
+    assert [json.loads(line)["actions"] for line in out_file.read_text().splitlines()] == ["STIR.", "STIR."]
+
+    server = tgi_server(faults={"no_choices": 1.0})
+    code, out, err = run_cli(["extract", "--endpoint", server.url, "Water was added."], monkeypatch, capsys)
+    assert code == EXIT_FAILED_ITEMS and err.endswith(
+        "error: 1 inputs failed (garbage 1); each such row says why in 'failure' and its errors\n"
+    )
+    assert json.loads(out)["failure"] == "garbage"
+
+    server.faults = {}
+    code, out, err = run_cli(["describe", "--endpoint", server.url, "CCO", "CCO>>CC=O"], monkeypatch, capsys)
+    assert code == EXIT_FAILED_ITEMS and "1 inputs failed (invalid_smiles 1)" in err
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [row["failure"] for row in rows] == ["invalid_smiles", None] and rows[1]["valid"]
+
+
+def test_a_pipeline_whose_generation_failed_is_not_marked_done_and_reruns(tgi_server, tmp_path, monkeypatch, capsys):
+    from chemactor.pipeline import read_stage, stage_dir
+
+    server = tgi_server(example_responder(), faults={"422": 1.0})
+    recipe = tmp_path / "recipe.yaml"
+    generation = {"backend": "endpoint", "endpoints": [server.url], "api": "generate", "steps": "d2a", "samples": 1}
+    raw = {"output_dir": str(tmp_path / "run"), "seeds": {"sources": ["examples"]}, "generation": generation}
+    recipe.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    code, _, err = run_cli(["pipeline", str(recipe), "--until", "selection"], monkeypatch, capsys)
+    assert code == EXIT_FAILED_ITEMS and "generation left 0 rows and 56 failed items (validation 56)" in err
+    stage = read_stage(stage_dir(tmp_path / "run", "generation"))
+    assert stage["status"] == "incomplete" and stage["summary"]["failed"] == {"validation": 56}
+    assert not stage_dir(tmp_path / "run", "selection").exists()
+
+    server.faults = {}  # the endpoint is fixed: the rerun retries the failed items and goes on
+    code, out, _ = run_cli(["pipeline", str(recipe), "--until", "selection"], monkeypatch, capsys)
+    assert code == 0 and "[seeds] unchanged" in out
+    assert read_stage(stage_dir(tmp_path / "run", "generation"))["summary"]["rows"] == 56
+    assert read_stage(stage_dir(tmp_path / "run", "selection"))["status"] == "done"

@@ -6,9 +6,9 @@
 every endpoint loaded up to its concurrency limit, spreads requests over several URLs (least requests in
 flight first), and retries what a busy or flaky deployment throws at it: 429 ``overloaded``, 424, 5xx,
 timeouts, dropped connections, garbage bodies (including a 200 that is JSON ``null``, a completion without
-``choices`` or a stream without a single event) and errors that arrive inside a 200 stream. A 422
-(``validation``: the prompt is too long, say) will fail the same way again, so it is returned at once as a
-:class:`GenerationError` for the caller to record. A ``null`` answer text is an empty answer (``""``).
+``choices``, an answer whose text is ``null``, or a stream without a single event) and errors that arrive
+inside a 200 stream. A 422 (``validation``: the prompt is too long, say) will fail the same way again, so it
+is returned at once as a :class:`GenerationError` for the caller to record.
 
 An endpoint that cannot be reached at all is not a per-item failure: when
 :data:`UNREACHABLE_ATTEMPTS` attempts in a row fail to connect before any request has succeeded, the
@@ -41,7 +41,7 @@ from huggingface_hub.errors import (
 )
 from tqdm.auto import tqdm
 
-from chemactor.errors import EndpointError
+from chemactor.errors import ConfigError, EndpointError, closest
 from chemactor.generation.augment import Augmenter
 
 Prompt = str | Sequence[Mapping[str, str]]
@@ -98,7 +98,7 @@ class GenerationError(Exception):
 
 
 class MalformedAnswer(ValueError):
-    """A 200 answer that carries no answer: ``null``, no ``choices``, a stream without events."""
+    """A 200 answer that carries no answer: ``null``, no ``choices``, ``null`` text, a stream without events."""
 
 
 def _status(exc: BaseException) -> int | None:
@@ -234,7 +234,9 @@ class EndpointBackend(Backend):
         if not self.urls:
             raise ValueError("EndpointBackend needs at least one endpoint URL")
         if api not in ("chat", "generate"):
-            raise ValueError(f"api must be 'chat' or 'generate', got {api!r}")
+            raise ConfigError(
+                f"api: must be 'chat' or 'generate', got {api!r}{closest(str(api), ('chat', 'generate'))}"
+            )
         self.model = model
         self.max_concurrency = max_concurrency
         self.timeout = timeout
@@ -360,8 +362,10 @@ class EndpointBackend(Backend):
             output = await state.clients[url].chat_completion(messages, model=self.model, **params)
             if output is None or not output.choices or output.choices[0].message is None:
                 raise MalformedAnswer("a 200 chat completion without choices")
+            text = output.choices[0].message.content
+            if text is None:
+                raise MalformedAnswer("a 200 chat completion whose content is null")
             usage = output.usage
-            text = output.choices[0].message.content or ""
             counts = (
                 {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens} if usage else {}
             )
@@ -390,8 +394,10 @@ class EndpointBackend(Backend):
     async def _text_generation(self, state: _LoopState, url: str, prompt: str, params: dict[str, Any]) -> Generation:
         if not self.stream:
             output = await state.clients[url].text_generation(prompt, details=True, **params)
+            if output.generated_text is None:
+                raise MalformedAnswer("a 200 answer without generated_text (or null)")
             counts = {"completion_tokens": output.details.generated_tokens} if output.details else {}
-            return Generation(text=output.generated_text or "", usage=counts, endpoint=url)
+            return Generation(text=output.generated_text, usage=counts, endpoint=url)
         parts: list[str] = []
         counts = {}
         events = 0
