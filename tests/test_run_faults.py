@@ -196,7 +196,7 @@ def test_extract_and_describe_exit_3_with_counts_and_resume_after_an_outage(tgi_
     assert json.loads(out)["failure"] == "garbage"
 
     server.faults = {}
-    code, out, err = run_cli(["describe", "--endpoint", server.url, "CCO", "CCO>>CC=O"], monkeypatch, capsys)
+    code, out, err = run_cli(["describe", "--endpoint", server.url, "C1CC(>>X((", "CCO>>CC=O"], monkeypatch, capsys)
     assert code == EXIT_FAILED_ITEMS and "1 inputs failed (invalid_smiles 1)" in err
     rows = [json.loads(line) for line in out.splitlines()]
     assert [row["failure"] for row in rows] == ["invalid_smiles", None] and rows[1]["valid"]
