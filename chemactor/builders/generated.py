@@ -1,7 +1,9 @@
 """``ChemActorGenerated``: files of records (the generation stage's output, any JSONL or parquet) as one dataset.
 
 ``data_dir`` is a generation output directory holding JSONL shards (``*.jsonl``, ``*.jsonl.gz``) and/or
-parquet files at any depth (read in sorted path order), one such file, or a ``save_to_disk`` folder.
+parquet files at any depth (read in sorted path order), one such file, or a ``save_to_disk`` folder; the
+Open Reaction Database's own ``Dataset`` files (``*.pb``, ``*.pb.gz``) are read as records too
+(:mod:`chemactor.builders.ord_files`).
 Provenance travels in ``meta`` (generator, prompt version, endpoint, cross-check verdicts, divergence
 scores); a top-level field outside the schema is moved into ``meta`` rather than lost. All rows go to one
 ``train`` split; each keeps its own ``split`` column. Ids must be unique.
@@ -14,7 +16,7 @@ or ``chemactor.builders.read_records("outputs/generation")``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -24,10 +26,11 @@ import pyarrow
 import pyarrow.parquet as pq
 
 from chemactor.builders.drops import RowDrops
+from chemactor.builders.ord_files import ORD_PATTERNS, ORD_SUFFIXES, is_ord_file, ord_rows
 from chemactor.data import RECORD_FEATURES, RECORD_FIELDS, RecordError, iter_jsonl, update_meta, validate_record
 
-PATTERNS: tuple[str, ...] = ("*.jsonl", "*.jsonl.gz", "*.parquet")
-SUFFIXES: tuple[str, ...] = (".jsonl", ".jsonl.gz", ".parquet")
+PATTERNS: tuple[str, ...] = ("*.jsonl", "*.jsonl.gz", "*.parquet", *ORD_PATTERNS)
+SUFFIXES: tuple[str, ...] = (".jsonl", ".jsonl.gz", ".parquet", *ORD_SUFFIXES)
 
 
 @dataclass
@@ -64,7 +67,7 @@ class ChemActorGenerated(datasets.GeneratorBasedBuilder):
 
     def _generate_examples(self, files: list[Path]) -> Iterator[tuple[str, dict[str, str]]]:
         for path in files:
-            for where, row in _rows(path, self.dropped.reject):
+            for where, row in _rows(path, self.dropped):
                 try:
                     record = _as_record(row)
                 except RecordError as exc:
@@ -96,12 +99,14 @@ def record_files(spec: str | Path) -> list[Path]:
     return files
 
 
-def _rows(path: Path, on_error: Callable[[str, str], None]) -> Iterator[tuple[str, dict[str, Any]]]:
+def _rows(path: Path, drops: RowDrops) -> Iterator[tuple[str, dict[str, Any]]]:
     if path.is_dir():
         return _saved_rows(path)
     if path.suffix == ".parquet":
         return _parquet_rows(path)
-    return ((f"{path}:{line_no}", row) for line_no, row in iter_jsonl(path, on_error=on_error))
+    if is_ord_file(path):
+        return ord_rows(path, drops)
+    return ((f"{path}:{line_no}", row) for line_no, row in iter_jsonl(path, on_error=drops.reject))
 
 
 def _parquet_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:

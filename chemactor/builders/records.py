@@ -3,7 +3,8 @@
 Every stage that takes records as input (generation, selection, evaluation, training) names them the
 same way and reads them with :func:`read_records`: a seed source name (``paragraph2actions``,
 ``smiles2actions``, ``ord``, or ``examples`` for the set the package ships), a ``.jsonl``/``.jsonl.gz``/
-``.parquet`` file, a generation output folder, or a ``save_to_disk`` folder. The reader validates each
+``.parquet`` file, an Open Reaction Database ``Dataset`` file (``.pb``/``.pb.gz``), a generation output
+folder, or a ``save_to_disk`` folder. The reader validates each
 row against the record schema, names ``file:line`` and the field of the first bad row, and refuses
 repeated ids; with ``skip_bad_rows`` such rows are dropped and counted by reason instead.
 """
@@ -21,6 +22,7 @@ import datasets
 
 from chemactor.builders.drops import RowDrops
 from chemactor.builders.generated import ChemActorGenerated
+from chemactor.builders.ord_files import is_ord_file
 from chemactor.builders.seeds import ChemActorSeeds
 from chemactor.data import EXAMPLES_SOURCE, RECORD_FEATURES, RECORD_FIELDS, SEED_SOURCES, SPLITS, text_hash
 from chemactor.errors import ChemActorError, InputError, closest
@@ -96,7 +98,7 @@ def read_records(
 
 
 def build_seeds(source: str, data_dir: str | Path | None = None, *, skip_bad_rows: bool = False) -> DatasetBuild:
-    """Build one seed source (``paragraph2actions``, ``smiles2actions``, ``ord``, or ``examples``).
+    """Build one seed source (``paragraph2actions``, ``smiles2actions``, ``ord``, ``examples``, or an ORD file).
 
     Data come from ``data_dir`` (the layout of the reference data) or, without one, from the upstream
     files; ``examples`` is the small set the package ships (:mod:`chemactor.examples`), so every stage that
@@ -110,6 +112,9 @@ def build_seeds(source: str, data_dir: str | Path | None = None, *, skip_bad_row
         from chemactor.examples import load_examples
 
         return DatasetBuild(source, load_examples(), {}, time.perf_counter() - started)
+    if is_ord_file(source):  # an Open Reaction Database file: each reaction's split comes with it
+        build = build_generated(source, skip_bad_rows=skip_bad_rows)
+        return DatasetBuild(source, build.dataset, build.dropped, time.perf_counter() - started)
     if source not in SEED_SOURCES:
         raise InputError(
             f"unknown seed source {source!r}{closest(source, SEED_SOURCES)}; known: {', '.join(SEED_SOURCES)}"

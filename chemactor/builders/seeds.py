@@ -48,6 +48,13 @@ _UPSTREAM_SPLITS = {"train": "train", "validation": "valid", "test": "test"}
 # The share of procedure-text hash buckets (out of 10) that go to each split.
 _ORD_BUCKETS = {"train": range(0, 8), "validation": range(8, 9), "test": range(9, 10)}
 
+
+def ord_split(text: str) -> str:
+    """The split of an ORD reaction, a function of its procedure text alone (so no text leaks across splits)."""
+    bucket = int(text_hash(text), 16) % 10
+    return next(split for split, buckets in _ORD_BUCKETS.items() if bucket in buckets)
+
+
 _CITATIONS = {
     "paragraph2actions": """@article{vaucher2020automated,
   title   = {Automated extraction of chemical synthesis actions from experimental procedures},
@@ -227,7 +234,6 @@ class ChemActorSeeds(datasets.GeneratorBasedBuilder):
         )
 
     def _ord_rows(self, path: Path, split: str) -> Iterator[tuple[str, RowBuild]]:
-        buckets = _ORD_BUCKETS[split]
         # Each split reads the whole file; a line that is not JSON has no text to hash, so it is
         # reported (or counted) once, by the train pass, and passed over silently by the others.
         on_error = self.dropped.reject if split == "train" else lambda where, problem: None
@@ -238,7 +244,7 @@ class ChemActorSeeds(datasets.GeneratorBasedBuilder):
                     yield f"{path}:{line_no}", partial(self._ord_record, row, split)
                 continue
             # Hashing first keeps every reaction's RDKit work to the one split it belongs to.
-            if int(text_hash(text), 16) % 10 in buckets:
+            if ord_split(text) == split:
                 yield f"{path}:{line_no}", partial(self._ord_record, row, split)
 
     def _ord_record(self, row: dict[str, Any], split: str) -> dict[str, str] | None:
