@@ -44,11 +44,13 @@ from chemactor.data import (
     EXAMPLES_SOURCE,
     SEED_SOURCES,
     SPLITS,
+    AppendLog,
     RecordError,
     actions_style,
     get_meta,
     iter_jsonl,
     make_record,
+    repair_jsonl,
 )
 from chemactor.errors import ConfigError, EndpointError, ResumeError, closest
 from chemactor.generation.backends import (
@@ -137,41 +139,6 @@ class ItemError(Exception):
 # --- on-disk store ----------------------------------------------------------------------------------
 
 
-def _repair(path: Path) -> None:
-    """Cut a torn final line (a write interrupted by a kill) so appending continues on a line boundary."""
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        with path.open("r+b") as handle:
-            handle.truncate(data.rfind(b"\n") + 1)
-
-
-class _AppendLog:
-    """A JSONL file written one complete line per ``os.write``, created on the first line."""
-
-    def __init__(self, path: Path, fsync_interval: float) -> None:
-        self.path = path
-        self.fsync_interval = fsync_interval
-        self._fd: int | None = None
-        self._synced = time.monotonic()
-
-    def append(self, row: Mapping[str, Any]) -> None:
-        if self._fd is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        data = (json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8")
-        while data:
-            data = data[os.write(self._fd, data) :]
-        if time.monotonic() - self._synced >= self.fsync_interval:
-            os.fsync(self._fd)
-            self._synced = time.monotonic()
-
-    def close(self) -> None:
-        if self._fd is not None:
-            os.fsync(self._fd)
-            os.close(self._fd)
-            self._fd = None
-
-
 class OutputStore:
     """The output directory: finished ids, failures, the manifest, and this run's append-only files."""
 
@@ -181,10 +148,10 @@ class OutputStore:
         self.directory.mkdir(parents=True, exist_ok=True)
         logs = [*self.directory.glob("shards/part-*.jsonl"), *self.directory.glob("failures/part-*.ndjson")]
         for path in logs:
-            _repair(path)
+            repair_jsonl(path)
         part = 1 + max((int(path.name[5:10]) for path in logs), default=-1)
-        self.rows = _AppendLog(self.directory / "shards" / f"part-{part:05d}.jsonl", fsync_interval)
-        self.failures = _AppendLog(self.directory / "failures" / f"part-{part:05d}.ndjson", fsync_interval)
+        self.rows = AppendLog(self.directory / "shards" / f"part-{part:05d}.jsonl", fsync_interval)
+        self.failures = AppendLog(self.directory / "failures" / f"part-{part:05d}.ndjson", fsync_interval)
 
     def finished_ids(self) -> set[str]:
         return {row_id for path in self.directory.glob("shards/*.jsonl") for row_id in read_records(path)["id"]}
