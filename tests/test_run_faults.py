@@ -221,3 +221,24 @@ def test_a_pipeline_whose_generation_failed_is_not_marked_done_and_reruns(tgi_se
     assert code == 0 and "[seeds] unchanged" in out
     assert read_stage(stage_dir(tmp_path / "run", "generation"))["summary"]["rows"] == 56
     assert read_stage(stage_dir(tmp_path / "run", "selection"))["status"] == "done"
+
+
+def test_train_names_a_misspelled_model_config_field_before_any_work(tmp_path, monkeypatch, capsys):
+    recipe_path = Path(__file__).resolve().parents[1] / "recipes" / "sft_cpu_tiny.yaml"
+    recipe = yaml.safe_load(recipe_path.read_text(encoding="utf-8"))
+    recipe.update(output_dir=str(tmp_path / "model"), model_config_overrides={"num_hiden_layers": 6})
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe), encoding="utf-8")
+    code, _, err = run_cli(["train", str(path)], monkeypatch, capsys)
+    assert code == EXIT_USER_ERROR
+    assert err == (
+        f"error: {path}: model_config_overrides.num_hiden_layers: not a LlamaConfig field "
+        "(did you mean 'num_hidden_layers'?)\n"
+    )
+    recipe.update(model_config_overrides={"num_hidden_layers": 1}, lerning_rate=0.1)
+    path.write_text(yaml.safe_dump(recipe), encoding="utf-8")
+    code, _, err = run_cli(["train", str(path)], monkeypatch, capsys)
+    assert (
+        code == EXIT_USER_ERROR and err == f"error: {path}: lerning_rate: unknown key (did you mean 'learning_rate'?)\n"
+    )
+    assert not (tmp_path / "model").exists()

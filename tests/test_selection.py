@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import datasets
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 from chemactor.builders import load_seeds
 from chemactor.examples import load_examples
 from chemactor.selection import (
+    DEFAULT_WEIGHTS,
     ActionTypeView,
     ConsistencyView,
     DivergenceSelector,
@@ -161,6 +163,25 @@ def test_score_is_a_batched_map_that_gives_the_same_scores_in_parallel(selector,
         np.testing.assert_allclose(serial[column], parallel[column])
     assert serial["duplicate"] == parallel["duplicate"]
     assert set(serial.column_names) == set(pool.column_names) | {*selector.score_columns, "divergence", "duplicate"}
+
+
+@pytest.mark.parametrize("weights", [None, {"lengths": 3.0, "consistency": 0.0, "description_words": 2.0}])
+def test_combined_score_follows_its_formula_from_the_per_view_columns(reference, held_out, weights):
+    """divergence = sum_v w_v log(1 + exp(z_v)) / sum_v w_v over the per-view columns, row by row."""
+    selector = DivergenceSelector(weights=weights).fit(reference)
+    pool = datasets.concatenate_datasets(
+        [
+            held_out.select(range(min(40, len(held_out)))),
+            pairs([OFF_TOPIC, "Stir.", ""], ["STIR.", "ADD water; FILTER.", ""]),
+        ]
+    )
+    scored = selector.score(pool)
+    expected_weights = {**DEFAULT_WEIGHTS, **(weights or {})}
+    for row in scored:
+        terms = [(expected_weights[view.name], row[f"divergence_{view.name}"]) for view in selector.views]
+        softplus = [weight * (max(z, 0.0) + math.log1p(math.exp(-abs(z)))) for weight, z in terms]
+        assert row["divergence"] == pytest.approx(sum(softplus) / sum(weight for weight, _ in terms), rel=1e-9)
+    assert len({round(value, 9) for value in scored["divergence"]}) > len(scored) // 2  # not a constant
 
 
 def test_js_divergence_ranks_like_kl_on_clear_cases(reference, held_out):
