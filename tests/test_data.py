@@ -115,3 +115,34 @@ def test_examples_is_a_seed_source_that_needs_no_data_dir():
 
     seeds, examples = load_seeds("examples"), load_examples()
     assert {split: seeds[split]["id"] for split in seeds} == {split: examples[split]["id"] for split in examples}
+
+
+def test_the_data_layer_imports_only_downward():
+    """``data`` sits on ``errors`` alone; the builders and the example set on ``data``, ``chem`` and each other.
+
+    Read from the source (every import, lazy ones included), so a cycle cannot hide inside a function.
+    """
+    import ast
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parents[1] / "chemactor"
+    allowed = {
+        "data.py": {"chemactor.errors"},
+        "builders": {
+            "chemactor.errors",
+            "chemactor.data",
+            "chemactor.chem",
+            "chemactor.builders",
+            "chemactor.examples",
+        },
+        "examples": {"chemactor.errors", "chemactor.data", "chemactor.chem"},
+    }
+    for name, permitted in allowed.items():
+        paths = [package / name] if name.endswith(".py") else sorted((package / name).glob("*.py"))
+        for path in paths:
+            nodes = list(ast.walk(ast.parse(path.read_text(encoding="utf-8"))))
+            imported = {node.module for node in nodes if isinstance(node, ast.ImportFrom) and node.module}
+            imported |= {alias.name for node in nodes if isinstance(node, ast.Import) for alias in node.names}
+            imported = {module for module in imported if module.startswith("chemactor")}
+            outside = {module for module in imported if not any(module.startswith(p) for p in permitted)}
+            assert not outside, f"{path.relative_to(package)} imports {sorted(outside)}"
