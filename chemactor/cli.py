@@ -329,7 +329,12 @@ def _converter(
 
 
 def _run_conversion(
-    items: list[str] | None, input: Path | None, output: Path | None, make_convert, input_key: str
+    items: list[str] | None,
+    input: Path | None,
+    output: Path | None,
+    make_convert,
+    input_key: str,
+    retry_failed: bool = False,
 ) -> None:
     """Convert command-line items to JSON lines on stdout, or a file line by line (resumable) to ``output``.
 
@@ -368,9 +373,9 @@ def _run_conversion(
     if output.is_dir():
         raise OutputError(f"{output}: is a folder; --output is a JSONL file")
     ensure_writable(output.parent)
-    written = convert_file(counted(make_convert()), input, output, input_key)
+    written = convert_file(counted(make_convert()), input, output, input_key, retry_failed=retry_failed)
     typer.echo(f"{written} rows written to {output}")
-    _raise_for_failures(dict(failed), "inputs", hint)
+    _raise_for_failures(dict(failed), "inputs", f"{hint}; rerun with --retry-failed to convert them again")
 
 
 @app.command("extract")
@@ -385,6 +390,7 @@ def extract(
     batch_size: Annotated[int, typer.Option(help="Sentences per generate call.")] = 8,
     max_new_tokens: Annotated[int, typer.Option(help="New tokens per sentence.")] = 256,
     split: Annotated[bool, typer.Option(help="Split paragraphs into sentences first.")] = True,
+    retry_failed: Annotated[bool, typer.Option(help="With --input: convert again the lines that failed.")] = False,
 ) -> None:
     """Description -> synthesis actions (D2A), one JSON object per input with validity and errors."""
 
@@ -394,7 +400,7 @@ def extract(
             row.to_dict() for row in extractor.extract(chunk, batch_size, split=split, progress=False)
         ]
 
-    _run_conversion(texts, input, output, make_convert, input_key="description")
+    _run_conversion(texts, input, output, make_convert, input_key="description", retry_failed=retry_failed)
 
 
 @app.command("describe")
@@ -408,6 +414,7 @@ def describe(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="JSONL results (resumable).")] = None,
     batch_size: Annotated[int, typer.Option(help="Reactions per generate call.")] = 8,
     max_new_tokens: Annotated[int, typer.Option(help="New tokens per procedure.")] = 512,
+    retry_failed: Annotated[bool, typer.Option(help="With --input: convert again the lines that failed.")] = False,
 ) -> None:
     """Reaction -> experimental procedure (R2D), one JSON object per input with validity and error."""
 
@@ -415,7 +422,7 @@ def describe(
         writer = _converter("describe", model, endpoint, api, served_model, max_new_tokens)
         return lambda chunk: [row.to_dict() for row in writer.describe(chunk, batch_size, progress=False)]
 
-    _run_conversion(reactions, input, output, make_convert, input_key="reaction")
+    _run_conversion(reactions, input, output, make_convert, input_key="reaction", retry_failed=retry_failed)
 
 
 @app.command("check-actions")

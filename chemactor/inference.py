@@ -330,17 +330,21 @@ def convert_file(
     output_path: str | Path,
     input_key: str,
     chunk_size: int = 64,
+    retry_failed: bool = False,
 ) -> int:
     """Convert every non-blank line of ``input_path``, one JSON line each in ``output_path``; returns rows written.
 
     Each output row is ``{"line": N, **result}``, ``N`` the input's line number, and echoes its input under
     ``input_key`` (``description`` for D2A, ``reaction`` for R2D). Rows are appended as they are done through
     :class:`chemactor.data.AppendLog`, so a killed run loses at most the chunk in flight (a torn last line is
-    cut) and a rerun converts only the lines not in the output yet. An output file whose rows are not this
-    input's (another input file, or unrelated lines) raises :class:`ResumeError` and is never appended to.
+    cut) and a rerun converts only the lines not in the output yet. With ``retry_failed``, lines whose last
+    row records a ``failure`` are converted again; the new row, appended later, supersedes the failed one.
+    An output file whose rows are not this input's (another input file, unrelated lines, a line answered
+    twice) raises :class:`ResumeError` and is never appended to.
     """
     items = {line_no: text.strip() for line_no, text in enumerate(read_text_lines(input_path), start=1) if text.strip()}
-    done = _converted_lines(Path(output_path), items, input_path, input_key)
+    failed = _converted_lines(Path(output_path), items, input_path, input_key)
+    done = {line_no for line_no, failure in failed.items() if not (retry_failed and failure)}
     log = AppendLog(output_path)  # only now, once the file is known to be ours, is a torn last line cut
     todo = [(line_no, text) for line_no, text in items.items() if line_no not in done]
     with log, tqdm(total=len(items), initial=len(items) - len(todo), unit="row") as bar:
@@ -352,20 +356,21 @@ def convert_file(
     return len(todo)
 
 
-def _converted_lines(output: Path, items: dict[int, str], input_path: str | Path, input_key: str) -> set[int]:
-    """The input lines ``output`` already holds; :class:`ResumeError` unless every row is one of this input's."""
-    done: set[int] = set()
+def _converted_lines(output: Path, items: dict[int, str], input_path: str | Path, input_key: str) -> dict[int, bool]:
+    """Whether the last row of each input line in ``output`` failed; :class:`ResumeError` unless every row is
+    one of this input's, and a line is repeated only after a failed row (a retry)."""
+    failed: dict[int, bool] = {}
     if not output.exists():
-        return done
+        return failed
     try:
         for out_line, row in iter_jsonl(output):
             line_no = row.get("line")
-            if not isinstance(line_no, int) or items.get(line_no) != row.get(input_key) or line_no in done:
+            if not isinstance(line_no, int) or items.get(line_no) != row.get(input_key) or failed.get(line_no) is False:
                 raise ResumeError(
                     f"{output}:{out_line}: not a result for {input_path} line {line_no!r} "
                     f"(the file holds other output); refusing to append: choose another output file"
                 )
-            done.add(line_no)
+            failed[line_no] = bool(row.get("failure"))
     except RecordError as exc:
         raise ResumeError(f"{exc}; {output} is not this command's output, refusing to append") from exc
-    return done
+    return failed

@@ -116,6 +116,25 @@ def test_convert_file_resumes_after_a_torn_line_each_input_once(tmp_path: Path) 
     assert convert_file(_convert, source, target, "description") == 0
 
 
+def test_convert_file_retries_failed_lines_only_when_asked(tmp_path: Path) -> None:
+    source, target = tmp_path / "in.txt", tmp_path / "out.jsonl"
+    texts = sentences(5)
+    source.write_text("\n".join(texts) + "\n", encoding="utf-8")
+
+    def flaky(chunk: list[str]) -> list[dict]:
+        return [
+            {**row, "failure": "unreachable" if "number 1 " in row["description"] else None} for row in _convert(chunk)
+        ]
+
+    assert convert_file(flaky, source, target, "description") == 5
+    assert convert_file(_convert, source, target, "description") == 0
+    assert convert_file(_convert, source, target, "description", retry_failed=True) == 1
+    rows = output_rows(target)
+    assert [row["line"] for row in rows] == [1, 2, 3, 4, 5, 2]
+    assert rows[1]["failure"] == "unreachable" and "failure" not in rows[-1]
+    assert convert_file(_convert, source, target, "description", retry_failed=True) == 0
+
+
 @pytest.mark.parametrize(
     "content",
     [
