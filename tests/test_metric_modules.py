@@ -102,3 +102,12 @@ def test_push_metric_names_the_known_metrics_when_asked_for_an_unknown_one():
 def test_metrics_push_command_reports_an_unknown_metric():
     result = CliRunner().invoke(app, ["metrics", "push", "bleu", "--repo-id", "user/bleu"])
     assert result.exit_code == 1 and "no metric module 'bleu'" in result.output
+
+
+@pytest.mark.parametrize("name", ["action_extraction", "procedure_generation"])
+def test_paper_configuration_is_chosen_by_name(name):
+    with pytest.raises(KeyError, match="choose default or chemactor_paper"):
+        evaluate.load(str(REPO_ROOT / "metrics" / name), "paper")
+    paper = evaluate.load(str(REPO_ROOT / "metrics" / name), "chemactor_paper")
+    results = paper.compute(predictions=["FILTER ; CONCENTRATE"], references=["FILTER ; CONCENTRATE"])
+    assert results["bleu2"] == pytest.approx(100.0)

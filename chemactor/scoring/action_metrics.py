@@ -1,27 +1,52 @@
 """D2A scores: how close predicted action sequences are to the reference ones.
 
-The first six values reproduce the definitions of Paragraph2Actions (``paragraph2actions.analysis`` 1.5.0)
-exactly, so numbers stay comparable with the published ones, but each Levenshtein distance is computed once
-(rapidfuzz, in C++) and shared by the mean similarity and every partial accuracy. On top of those, the
-per-action-type precision/recall/F1 and the accuracy of the action-type sequence show *which* operations a
-model gets wrong, which a string distance hides.
+The first six values of :func:`action_metrics` reproduce the definitions of Paragraph2Actions
+(``paragraph2actions.analysis`` 1.5.0) exactly, so numbers stay comparable with the published ones. On top
+of those, the per-action-type precision/recall/F1 and the accuracy of the action-type sequence show *which*
+operations a model gets wrong, which a string distance hides.
+
+:func:`paper_action_metrics` computes the D2A numbers the way the ChemActor paper's evaluation code does
+(its ReactXT-style ``evaluate/utils.py`` and ``eval_ChemTrans_d2a.py``), in percent, for comparison with
+the figures published there; the metric card ``metrics/action_extraction/README.md`` lists how they differ.
+
+Speed: each distinct string is tokenized and parsed once, each distinct action once (model outputs repeat
+``CONCENTRATE`` and ``FILTER`` endlessly), one parse serves validity and action types, the Levenshtein
+distances come from rapidfuzz (C++), and n-gram matches and action-type counts are counted with numpy.
 """
 
 from __future__ import annotations
 
+import difflib
+import math
 import re
-from collections import Counter
 from collections.abc import Iterable, Sequence
-from itertools import chain, pairwise
+from dataclasses import dataclass
+from itertools import chain
 
+import numpy as np
 from rapidfuzz.distance import Levenshtein
+from rouge_score import rouge_scorer
 from sacrebleu.metrics.bleu import BLEU
 
-from chemactor.actions import ActionParseError, InvalidAction, action_types, parse_actions
+from chemactor.actions import (
+    ACTION_CLASSES,
+    STYLES,
+    ActionParseError,
+    ActionStringConverter,
+    InvalidAction,
+)
+from chemactor.scoring.ngrams import PairStatistics, Sequences, mean_sentence_bleu, nltk_bleu, pair_statistics
 
 DEFAULT_THRESHOLDS: tuple[float, ...] = (0.9, 0.75, 0.5)
 BLEU_ORDER = 4
+UNKNOWN = "UNKNOWN"
 PLACEHOLDER = re.compile(r"\$(\d+)\$")
+
+# The ChemActor paper's code parses predictions with paragraph2actions' readable converter given the
+# separator " ; ": the placeholder format's separator, with the readable format's optional end mark.
+PAPER_CONVERTER = ActionStringConverter(separator=" ; ", end_mark=".")
+PAPER_THRESHOLDS: tuple[float, ...] = (1.0, 0.9, 0.75, 0.5)
+PAPER_ROUGE_TYPES: tuple[str, ...] = ("rouge1", "rouge2", "rougeL")
 
 
 def check_pairs(predictions: Sequence[str], references: Sequence[str]) -> None:
@@ -38,46 +63,10 @@ def levenshtein_similarities(predictions: Sequence[str], references: Sequence[st
     return [similarity(reference, prediction) for prediction, reference in zip(predictions, references, strict=True)]
 
 
-def _ngrams(tokens: list[str]) -> tuple[Iterable[str | tuple[str, ...]], ...]:
-    """The n-grams of orders 1 to 4 (unigrams as strings, the others as tuples); the shortest shifted copy
-    of ``tokens`` ends each ``zip``."""
-    return (
-        tokens,
-        pairwise(tokens),
-        zip(tokens, tokens[1:], tokens[2:], strict=False),
-        zip(tokens, tokens[1:], tokens[2:], tokens[3:], strict=False),
-    )
-
-
-def _bleu_statistics(prediction: list[str], reference: list[str]) -> list[int]:
-    """``[prediction length, reference length, matches of order 1..4, totals of order 1..4]`` of one pair.
-
-    A predicted n-gram matches while the reference has unmatched copies of it left (clipped counts).
-    NLTK's ``corpus_bleu`` (which Paragraph2Actions calls) counts a sentence too short to hold an n-gram as
-    one unmatched n-gram of that order, where sacrebleu counts none; the totals follow NLTK.
-    """
-    remaining = Counter(chain.from_iterable(_ngrams(reference)))
-    correct = []
-    for ngrams in _ngrams(prediction):
-        matched = 0
-        for ngram in ngrams:
-            if left := remaining.get(ngram, 0):
-                remaining[ngram] = left - 1
-                matched += 1
-        correct.append(matched)
-    total = [max(1, len(prediction) - n) for n in range(BLEU_ORDER)]
-    return [len(prediction), len(reference), *correct, *total]
-
-
-def _pad(tokens: list[str]) -> list[str]:
-    return tokens + [""] * (BLEU_ORDER - len(tokens))
-
-
-def _bleu_score(pairs: list[list[int]]) -> float:
-    """Corpus BLEU in [0, 1] from the per-pair statistics (summed over the corpus first)."""
-    statistics = [sum(column) for column in zip(*pairs, strict=True)]
-    sys_len, ref_len = statistics[:2]
-    correct, total = statistics[2 : 2 + BLEU_ORDER], statistics[2 + BLEU_ORDER :]
+def _bleu_score(statistics: PairStatistics) -> float:
+    """Corpus BLEU-4 in [0, 1] from the per-pair statistics (summed over the corpus first)."""
+    correct, total = statistics.matches.sum(axis=0).tolist(), statistics.totals.sum(axis=0).tolist()
+    sys_len, ref_len = int(statistics.predicted_lengths.sum()), int(statistics.expected_lengths.sum())
     # sacrebleu works in percent; a perfect score can come back as 100.00000000000004
     return min(1.0, BLEU.compute_bleu(correct, total, sys_len, ref_len).score / 100)
 
@@ -86,18 +75,76 @@ def corpus_bleus(predictions: Sequence[str], references: Sequence[str]) -> tuple
     """Corpus BLEU-4 on whitespace tokens as (modified, original), both in [0, 1].
 
     The modified score pads every sentence shorter than 4 tokens with empty tokens first, so that a correct
-    one-word prediction (``CONCENTRATE.``) is not scored zero. Only short pairs differ between the two
-    scores, so n-grams of the others are counted once for both. sacrebleu turns the statistics into a score.
+    one-word prediction (``CONCENTRATE.``) is not scored zero. NLTK's ``corpus_bleu`` (which
+    Paragraph2Actions calls) counts a sentence too short to hold an n-gram as one unmatched n-gram of that
+    order; the totals follow NLTK. Only pairs with a short side differ between the two scores, so only
+    those are counted again, padded. sacrebleu turns the statistics into a score.
     """
-    modified, original = [], []
-    for prediction, reference in zip(predictions, references, strict=True):
-        tokens, expected = prediction.split(), reference.split()
-        statistics = _bleu_statistics(tokens, expected)
-        original.append(statistics)
-        if len(tokens) < BLEU_ORDER or len(expected) < BLEU_ORDER:
-            statistics = _bleu_statistics(_pad(tokens), _pad(expected))
-        modified.append(statistics)
-    return _bleu_score(modified), _bleu_score(original)
+    original = pair_statistics(predictions, references, BLEU_ORDER)
+    short = np.flatnonzero((original.predicted_lengths < BLEU_ORDER) | (original.expected_lengths < BLEU_ORDER))
+    padded = pair_statistics(
+        [predictions[i] for i in short], [references[i] for i in short], BLEU_ORDER, pad_to=BLEU_ORDER
+    )
+    return _bleu_score(original.replace(short, padded)), _bleu_score(original)
+
+
+@dataclass(frozen=True)
+class ParsedStrings:
+    """Validity and action types of every distinct string of a batch, each distinct action parsed once.
+
+    ``types`` holds, per distinct string, the type of each of its actions (ids into ``names``, sorted names,
+    ``"UNKNOWN"`` where the keyword is not an action) as :func:`action_types` gives them; ``valid[i]``:
+    string ``i`` parses into actions none of which is ``INVALIDACTION``.
+    """
+
+    index: dict[str, int]
+    types: Sequences
+    names: list[str]
+    valid: np.ndarray
+
+    @classmethod
+    def parse(cls, texts: Iterable[str], converter: ActionStringConverter) -> ParsedStrings:
+        distinct = list(dict.fromkeys(texts))
+        split = list(map(converter.split, distinct))
+        parts = list(chain.from_iterable(split))
+        actions = {part: i for i, part in enumerate(dict.fromkeys(parts))}
+        parsed = [_parse_action(part, converter) for part in actions]
+        names = sorted({name for name, _ in parsed})
+        name_ids = {name: i for i, name in enumerate(names)}
+        type_of = np.array([name_ids[name] for name, _ in parsed] or [0], np.int64)
+        invalid = np.array([not ok for _, ok in parsed] or [False])
+        flat = np.fromiter(map(actions.__getitem__, parts), np.int64, len(parts))
+        lengths = np.fromiter(map(len, split), np.int64, len(split))
+        owner = np.repeat(np.arange(len(distinct)), lengths)
+        valid = np.bincount(owner[invalid[flat]], minlength=len(distinct)) == 0
+        types = Sequences(type_of[flat], np.cumsum(lengths) - lengths, lengths)
+        return cls({text: i for i, text in enumerate(distinct)}, types, names, valid)
+
+    def positions(self, texts: Sequence[str]) -> np.ndarray:
+        """The row of each of ``texts`` (all of them among the parsed strings)."""
+        return np.fromiter(map(self.index.__getitem__, texts), np.int64, len(texts))
+
+
+def _parse_action(text: str, converter: ActionStringConverter) -> tuple[str, bool]:
+    keyword = text.partition(" ")[0]
+    name = keyword if keyword in ACTION_CLASSES else UNKNOWN
+    try:
+        return name, not isinstance(converter.parse_action(text), InvalidAction)
+    except ActionParseError:
+        return name, False
+
+
+def _style_converter(style: str) -> ActionStringConverter:
+    try:
+        return STYLES[style]
+    except KeyError:
+        raise ValueError(f"unknown action style {style!r}; known: {', '.join(STYLES)}") from None
+
+
+def _placeholder_valid(prediction: str, reference: str) -> bool:
+    """Placeholder style: no ``$n$`` of the prediction beyond the reference's largest."""
+    largest = max((int(n) for n in PLACEHOLDER.findall(reference)), default=0)
+    return all(int(n) <= largest for n in PLACEHOLDER.findall(prediction))
 
 
 def is_valid(prediction: str, reference: str, style: str = "readable") -> bool:
@@ -107,16 +154,8 @@ def is_valid(prediction: str, reference: str, style: str = "readable") -> bool:
     ``INVALIDACTION`` parses (annotated data holds it) but says that nothing could be extracted, so, as in
     Paragraph2Actions, a prediction holding it is not a valid action string.
     """
-    try:
-        actions = parse_actions(prediction, style=style)
-    except ActionParseError:
-        return False
-    if any(isinstance(action, InvalidAction) for action in actions):
-        return False
-    if style != "placeholder":
-        return True
-    largest = max((int(n) for n in PLACEHOLDER.findall(reference)), default=0)
-    return all(int(n) <= largest for n in PLACEHOLDER.findall(prediction))
+    parsed = ParsedStrings.parse([prediction], _style_converter(style))
+    return bool(parsed.valid[0]) and (style != "placeholder" or _placeholder_valid(prediction, reference))
 
 
 def _ratio(numerator: float, denominator: float) -> float:
@@ -127,40 +166,60 @@ def _f1(precision: float, recall: float) -> float:
     return _ratio(2 * precision * recall, precision + recall)
 
 
+def _type_counts(parsed: ParsedStrings, which: np.ndarray) -> np.ndarray:
+    """``(len(which), len(names))`` counts of each action type in each string ``which`` points to."""
+    at, owner = parsed.types.positions(which)
+    size = len(parsed.names)
+    counts = np.bincount(owner * size + parsed.types.tokens[at], minlength=len(which) * size)
+    return counts.reshape(len(which), size)
+
+
+def _same_type_sequences(parsed: ParsedStrings, predicted_at: np.ndarray, expected_at: np.ndarray) -> int:
+    """How many pairs have the same sequence of action types: equal lengths and no position that differs."""
+    lengths = parsed.types.lengths
+    candidates = np.flatnonzero(lengths[predicted_at] == lengths[expected_at])
+    predicted, owner = parsed.types.positions(predicted_at[candidates])
+    expected, _ = parsed.types.positions(expected_at[candidates])
+    differing = np.bincount(
+        owner[parsed.types.tokens[predicted] != parsed.types.tokens[expected]], minlength=len(candidates)
+    )
+    return int(np.count_nonzero(differing == 0))
+
+
+def _action_type_scores(parsed: ParsedStrings, predicted_at: np.ndarray, expected_at: np.ndarray) -> dict:
+    predicted, expected = _type_counts(parsed, predicted_at), _type_counts(parsed, expected_at)
+    matches = np.minimum(predicted, expected).sum(axis=0).tolist()
+    predicted_totals, expected_totals = predicted.sum(axis=0).tolist(), expected.sum(axis=0).tolist()
+    per_type = {}
+    for i, name in enumerate(parsed.names):
+        if not (predicted_totals[i] or expected_totals[i]):
+            continue
+        precision, recall = _ratio(matches[i], predicted_totals[i]), _ratio(matches[i], expected_totals[i])
+        per_type[name] = {
+            "precision": precision,
+            "recall": recall,
+            "f1": _f1(precision, recall),
+            "support": expected_totals[i],
+        }
+    precision = _ratio(sum(matches), sum(predicted_totals))
+    recall = _ratio(sum(matches), sum(expected_totals))
+    return {
+        "action_type_sequence_accuracy": _same_type_sequences(parsed, predicted_at, expected_at) / len(predicted_at),
+        "action_type_precision": precision,
+        "action_type_recall": recall,
+        "action_type_f1": _f1(precision, recall),
+        "per_action_type": per_type,
+    }
+
+
 def action_type_metrics(predictions: Sequence[str], references: Sequence[str], style: str = "readable") -> dict:
     """Accuracy of the action-type sequence, and precision/recall/F1 of action types (micro and per type).
 
     Types are matched as multisets within each pair: predicting ``ADD`` twice where the reference adds three
     times gives two true positives and one false negative for ``ADD``.
     """
-    matches, predicted, expected = Counter(), Counter(), Counter()
-    same_sequence = 0
-    for prediction, reference in zip(predictions, references, strict=True):
-        predicted_types, expected_types = action_types(prediction, style=style), action_types(reference, style=style)
-        same_sequence += predicted_types == expected_types
-        predicted_counts, expected_counts = Counter(predicted_types), Counter(expected_types)
-        matches.update(predicted_counts & expected_counts)
-        predicted.update(predicted_counts)
-        expected.update(expected_counts)
-
-    per_type = {}
-    for name in sorted(predicted | expected):
-        precision, recall = _ratio(matches[name], predicted[name]), _ratio(matches[name], expected[name])
-        per_type[name] = {
-            "precision": precision,
-            "recall": recall,
-            "f1": _f1(precision, recall),
-            "support": expected[name],
-        }
-    precision = _ratio(sum(matches.values()), sum(predicted.values()))
-    recall = _ratio(sum(matches.values()), sum(expected.values()))
-    return {
-        "action_type_sequence_accuracy": same_sequence / len(predictions),
-        "action_type_precision": precision,
-        "action_type_recall": recall,
-        "action_type_f1": _f1(precision, recall),
-        "per_action_type": per_type,
-    }
+    parsed = ParsedStrings.parse(chain(predictions, references), _style_converter(style))
+    return _action_type_scores(parsed, parsed.positions(predictions), parsed.positions(references))
 
 
 def action_metrics(
@@ -178,16 +237,105 @@ def action_metrics(
     """
     check_pairs(predictions, references)
     count = len(predictions)
-    similarities = levenshtein_similarities(predictions, references)
+    similarities = np.array(levenshtein_similarities(predictions, references))
     modified_bleu, original_bleu = corpus_bleus(predictions, references)
-    scores = {"full_sentence_accuracy": sum(p == r for p, r in zip(predictions, references, strict=True)) / count}
+    parsed = ParsedStrings.parse(chain(predictions, references), _style_converter(style))
+    predicted_at, expected_at = parsed.positions(predictions), parsed.positions(references)
+    valid = parsed.valid[predicted_at]
+    if style == "placeholder":
+        valid &= np.fromiter(map(_placeholder_valid, predictions, references), bool, count)
+    scores = {"full_sentence_accuracy": int(np.count_nonzero(predicted_at == expected_at)) / count}
     for threshold in thresholds:
-        scores[f"partial_accuracy_{threshold:g}"] = sum(s >= threshold for s in similarities) / count
+        scores[f"partial_accuracy_{threshold:g}"] = int(np.count_nonzero(similarities >= threshold)) / count
     scores.update(
-        levenshtein_similarity=sum(similarities) / count,
+        levenshtein_similarity=math.fsum(similarities) / count,
         modified_bleu=modified_bleu,
         original_bleu=original_bleu,
-        validity=sum(is_valid(p, r, style) for p, r in zip(predictions, references, strict=True)) / count,
+        validity=int(np.count_nonzero(valid)) / count,
     )
-    scores.update(action_type_metrics(predictions, references, style))
+    scores.update(_action_type_scores(parsed, predicted_at, expected_at))
+    return scores
+
+
+# --- the ChemActor paper's definitions ------------------------------------------------------------------
+
+
+def reactant_count(text: str) -> int:
+    """The highest ``$n$`` placeholder of ``text`` as the paper's code reads it: over whitespace tokens that
+    start and end with ``$`` and hold an integer in between (``int`` semantics: ``$+2$`` is 2), and 0 when
+    there is none *or the highest is 0*; so a text whose only placeholder is the product ``$-1$`` gives -1."""
+    highest = None
+    for token in text.split():
+        if len(token) > 1 and token[0] == "$" == token[-1]:
+            try:
+                number = int(token.strip("$"))
+            except ValueError:
+                continue
+            highest = number if highest is None else max(highest, number)
+    return highest or 0
+
+
+def paper_validity(prediction: str, reference: str) -> bool:
+    """The paper's D2A validity: ``prediction`` parses with " ; " between actions (an end mark "." optional;
+    ``INVALIDACTION`` counts as parsed) and :func:`reactant_count` of it does not exceed the reference's."""
+    try:
+        PAPER_CONVERTER.parse(prediction)
+    except ActionParseError:
+        return False
+    return reactant_count(reference) >= reactant_count(prediction)
+
+
+def paper_action_metrics(predictions: Sequence[str], references: Sequence[str]) -> dict[str, float]:
+    """D2A scores as the ChemActor paper's code computes them, in percent.
+
+    From its ReactXT-style evaluation (both sides stripped of surrounding whitespace first): ``bleu2`` and
+    ``bleu4``, corpus BLEU with cumulative weights over whitespace tokens, each sentence shorter than 2 (4)
+    tokens padded with empty tokens; ``rouge_1``, ``rouge_2``, ``rouge_l``, the mean rouge-score F-measure
+    (no stemming); ``validity`` (:func:`paper_validity`); ``acc_100``, ``acc_90``, ``acc_75``, ``acc_50``,
+    the share of pairs with normalized Levenshtein similarity of at least 1.0, 0.9, 0.75, 0.5.
+
+    From its ChemTrans script, on the strings as given: ``chemtrans_exact_match``;
+    ``chemtrans_similar`` (``difflib.SequenceMatcher`` ratio above 0.8); ``chemtrans_em``, the script's "EM",
+    which adds the two (an exact match counts twice, so it can exceed 100); ``chemtrans_bleu2`` and
+    ``chemtrans_bleu4``, the mean over pairs of sentence BLEU of the 2-gram (4-gram) precision alone, on
+    tokens split at single spaces.
+    """
+    check_pairs(predictions, references)
+    count = len(predictions)
+    stripped, expected = [text.strip() for text in predictions], [text.strip() for text in references]
+    scores = {}
+    for order in (2, 4):
+        statistics = pair_statistics(stripped, expected, order, pad_to=order)
+        scores[f"bleu{order}"] = 100 * nltk_bleu(
+            statistics.matches.sum(axis=0).tolist(),
+            statistics.totals.sum(axis=0).tolist(),
+            int(statistics.predicted_lengths.sum()),
+            int(statistics.expected_lengths.sum()),
+            [1 / order] * order,
+        )
+    scorer = rouge_scorer.RougeScorer(list(PAPER_ROUGE_TYPES))
+    totals = dict.fromkeys(PAPER_ROUGE_TYPES, 0.0)
+    for prediction, reference in zip(stripped, expected, strict=True):
+        # the paper's code passes the prediction as the target; F-measure is the same either way round
+        for name, score in scorer.score(prediction, reference).items():
+            totals[name] += score.fmeasure
+    scores.update(rouge_1=totals["rouge1"], rouge_2=totals["rouge2"], rouge_l=totals["rougeL"])
+    for name in ("rouge_1", "rouge_2", "rouge_l"):
+        scores[name] *= 100 / count
+    scores["validity"] = 100 * sum(map(paper_validity, stripped, expected)) / count
+    similarities = np.array(levenshtein_similarities(stripped, expected))
+    for threshold in PAPER_THRESHOLDS:
+        scores[f"acc_{round(threshold * 100)}"] = 100 * int(np.count_nonzero(similarities >= threshold)) / count
+
+    exact = sum(p == r for p, r in zip(predictions, references, strict=True))
+    similar = sum(
+        difflib.SequenceMatcher(None, p, r).ratio() * 100 > 80 for p, r in zip(predictions, references, strict=True)
+    )
+    scores.update(
+        chemtrans_exact_match=100 * exact / count,
+        chemtrans_similar=100 * similar / count,
+        chemtrans_em=100 * (exact + similar) / count,
+        chemtrans_bleu2=100 * mean_sentence_bleu(predictions, references, order=2),
+        chemtrans_bleu4=100 * mean_sentence_bleu(predictions, references, order=4),
+    )
     return scores

@@ -3,10 +3,14 @@
 BLEU and ROUGE reward shared wording, but a procedure that reads well with "5 mmol" where the reference
 says "0.5 mmol" is wrong in the way that matters to a chemist. The quantity scores compare the numbers
 with units (amounts, volumes, concentrations, temperatures, durations) of the two texts directly.
+
+:func:`paper_procedure_metrics` computes the R2D numbers the way the ChemActor paper's evaluation code does,
+in percent, for comparison with the figures published there (see ``metrics/procedure_generation/README.md``).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -15,6 +19,7 @@ from rouge_score import rouge_scorer
 from sacrebleu.metrics.bleu import BLEU
 
 from chemactor.scoring.action_metrics import check_pairs
+from chemactor.scoring.ngrams import mean_sentence_bleu
 
 ROUGE_TYPES: tuple[str, ...] = ("rouge1", "rouge2", "rougeL")
 
@@ -97,3 +102,62 @@ def procedure_metrics(predictions: Sequence[str], references: Sequence[str]) -> 
         **{name: total / len(predictions) for name, total in rouge.items()},
         **quantity_scores(predictions, references),
     }
+
+
+# --- the ChemActor paper's definitions ------------------------------------------------------------------
+
+
+def _rouge_words(text: str) -> list[str] | None:
+    """The words the `rouge` package scores: ``text`` cut into sentences at every ".", each sentence's
+    whitespace collapsed, then split at single spaces (a blank sentence gives one empty word); ``None`` when
+    no sentence is left (the package raises "Hypothesis is empty." there)."""
+    sentences = [" ".join(part.split()) for part in text.split(".") if part]
+    return [word for sentence in sentences for word in sentence.split(" ")] if sentences else None
+
+
+def rouge_n_f(prediction: str, reference: str, n: int) -> float:
+    """ROUGE-N F of the `rouge` package (1.0.1, ``Rouge().get_scores(prediction, reference)``): *distinct*
+    n-grams over the whole text (across sentence ends), ``F = 2 P R / (P + R + 1e-8)``; 0.0 where the
+    package raises because one side has no sentence."""
+    predicted, expected = _rouge_words(prediction), _rouge_words(reference)
+    if predicted is None or expected is None:
+        return 0.0
+    predicted_grams = {tuple(predicted[i : i + n]) for i in range(len(predicted) - n + 1)}
+    expected_grams = {tuple(expected[i : i + n]) for i in range(len(expected) - n + 1)}
+    overlap = len(predicted_grams & expected_grams)
+    precision = overlap / len(predicted_grams) if predicted_grams else 0.0
+    recall = overlap / len(expected_grams) if expected_grams else 0.0
+    return 2.0 * ((precision * recall) / (precision + recall + 1e-8))
+
+
+def distinct_n(texts: Sequence[str], n: int) -> float:
+    """Distinct-n as the paper's code counts it: distinct lower-cased n-grams (words split at single spaces)
+    over all ``texts``, divided by ``sum(words - n + 1)`` -- a text shorter than n words *subtracts* from
+    that sum; 0.0 where the sum is 0 (the paper's code divides by zero)."""
+    seen: set[tuple[str, ...]] = set()
+    total = 0
+    for text in texts:
+        words = text.lower().split(" ")
+        seen.update(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
+        total += len(words) - n + 1
+    return len(seen) / total if total else 0.0
+
+
+def paper_procedure_metrics(predictions: Sequence[str], references: Sequence[str]) -> dict[str, float]:
+    """R2D/A2D scores as the ChemActor paper's code (``eval_ChemTrans_a2d.py``) computes them, in percent,
+    on texts stripped of surrounding newlines: ``bleu2`` and ``bleu4``, the mean over pairs of NLTK's sentence
+    BLEU of the 2-gram (4-gram) precision alone on tokens split at single spaces; ``rouge_2`` and
+    ``rouge_4``, the mean `rouge`-package F (:func:`rouge_n_f`); ``distinct_2`` and ``distinct_4`` of the
+    predictions (:func:`distinct_n`)."""
+    check_pairs(predictions, references)
+    predicted, expected = [text.strip("\n") for text in predictions], [text.strip("\n") for text in references]
+    scores = {}
+    for n in (2, 4):
+        scores[f"bleu{n}"] = 100 * mean_sentence_bleu(predicted, expected, order=n)
+    for n in (2, 4):
+        scores[f"rouge_{n}"] = (
+            100 * math.fsum(map(rouge_n_f, predicted, expected, [n] * len(predicted))) / len(predicted)
+        )
+    for n in (2, 4):
+        scores[f"distinct_{n}"] = 100 * distinct_n(predicted, n)
+    return scores

@@ -3,7 +3,7 @@
 import datasets
 import evaluate
 
-from chemactor.scoring import action_metrics
+from chemactor.scoring import action_metrics, paper_action_metrics
 from chemactor.scoring.action_metrics import DEFAULT_THRESHOLDS
 
 _CITATION = """\
@@ -29,6 +29,11 @@ values of paragraph2actions 1.5.0 (`paragraph2actions.analysis`), in under 1% of
 validity agrees as far as the two parsers of the grammar agree. Per-action-type precision/recall/F1 and the
 accuracy of the action-type sequence show which operations a model misses. The logic lives in
 `chemactor.scoring.action_metrics`.
+
+The configuration "chemactor_paper" returns instead the numbers as the ChemActor paper's evaluation code
+computes them (in percent; BLEU-2/4, ROUGE-1/2/L, validity and accuracies at similarity 1.0/0.9/0.75/0.5 of
+its ReactXT-style script; exact match, difflib similarity, their combined "EM" and single-order BLEU-2/4 of
+its ChemTrans script), for comparison with the figures published there. The metric card lists the formulas.
 """
 
 _KWARGS_DESCRIPTION = """
@@ -59,12 +64,27 @@ Examples:
     ... )
     >>> print(round(results["levenshtein_similarity"], 4), results["partial_accuracy_0.9"], results["validity"])
     0.875 0.5 1.0
+
+    With the configuration "chemactor_paper" (placeholder-style strings, as in the paper; no other argument):
+
+    >>> paper = evaluate.load("metrics/action_extraction", "chemactor_paper")
+    >>> results = paper.compute(
+    ...     predictions=["ADD $1$ ; STIR for @2@ ; YIELD $-1$", "ADD $3$ ; YIELD $-1$"],
+    ...     references=["ADD $1$ ; ADD $2$ ; STIR for @2@ ; YIELD $-1$", "ADD $1$ ; ADD $2$ ; YIELD $-1$"],
+    ... )
+    >>> print(results["validity"], round(results["bleu4"], 2), results["chemtrans_em"])
+    50.0 46.99 50.0
 """
+
+# evaluate names the configuration "default" when none is given
+CONFIGS = ("default", "chemactor_paper")
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class ActionExtraction(evaluate.Metric):
     def _info(self):
+        if self.config_name not in CONFIGS:
+            raise KeyError(f"unknown configuration {self.config_name!r}; choose default or chemactor_paper")
         return evaluate.MetricInfo(
             description=_DESCRIPTION,
             citation=_CITATION,
@@ -75,9 +95,14 @@ class ActionExtraction(evaluate.Metric):
                     "references": datasets.Value("string", id="sequence"),
                 }
             ),
-            codebase_urls=["https://github.com/rxn4chemistry/paragraph2actions"],
+            codebase_urls=[
+                "https://github.com/rxn4chemistry/paragraph2actions",
+                "https://github.com/Zhanghahah/ChemActor",
+            ],
             reference_urls=["https://doi.org/10.1038/s41467-020-17266-6"],
         )
 
     def _compute(self, predictions, references, style="readable", thresholds=DEFAULT_THRESHOLDS):
+        if self.config_name == "chemactor_paper":
+            return paper_action_metrics(predictions, references)
         return action_metrics(predictions, references, style=style, thresholds=tuple(thresholds))

@@ -3,7 +3,7 @@
 import datasets
 import evaluate
 
-from chemactor.scoring import procedure_metrics
+from chemactor.scoring import paper_procedure_metrics, procedure_metrics
 
 _CITATION = """\
 @inproceedings{papineni2002bleu,
@@ -29,6 +29,11 @@ how many of the reference's quantities (numbers with units: mg, mmol, mL, M, equ
 prediction states, and how many of the prediction's quantities are in the reference. "5 mmol" against
 "0.5 mmol" costs a text metric one token; here it is a wrong quantity. The logic lives in
 `chemactor.scoring.procedure_metrics`.
+
+The configuration "chemactor_paper" returns instead the numbers as the ChemActor paper's evaluation code
+computes them (in percent: single-order sentence BLEU-2/4, ROUGE-2/4 F of the `rouge` package's
+definition, Distinct-2/4 of the predictions), for comparison with the figures published there. The metric
+card lists the formulas.
 """
 
 _KWARGS_DESCRIPTION = """
@@ -50,12 +55,27 @@ Examples:
     ... )
     >>> print(results["quantity_recall"], results["quantity_precision"])
     0.75 0.75
+
+    With the configuration "chemactor_paper":
+
+    >>> paper = evaluate.load("metrics/procedure_generation", "chemactor_paper")
+    >>> results = paper.compute(
+    ...     predictions=["The mixture was stirred for 2 h at room temperature."],
+    ...     references=["The mixture was stirred at room temperature for 2 h."],
+    ... )
+    >>> print({name: round(value, 2) for name, value in results.items()})
+    {'bleu2': 55.56, 'bleu4': 14.29, 'rouge_2': 77.78, 'rouge_4': 14.29, 'distinct_2': 100.0, 'distinct_4': 100.0}
 """
+
+# evaluate names the configuration "default" when none is given
+CONFIGS = ("default", "chemactor_paper")
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class ProcedureGeneration(evaluate.Metric):
     def _info(self):
+        if self.config_name not in CONFIGS:
+            raise KeyError(f"unknown configuration {self.config_name!r}; choose default or chemactor_paper")
         return evaluate.MetricInfo(
             description=_DESCRIPTION,
             citation=_CITATION,
@@ -73,4 +93,6 @@ class ProcedureGeneration(evaluate.Metric):
         )
 
     def _compute(self, predictions, references):
+        if self.config_name == "chemactor_paper":
+            return paper_procedure_metrics(predictions, references)
         return procedure_metrics(predictions, references)
