@@ -476,6 +476,10 @@ def evaluate(
     batch_size: Annotated[int, typer.Option(help="Inputs per generate call.")] = 8,
     max_new_tokens: Annotated[int, typer.Option(help="New tokens per answer.")] = 256,
     api: Annotated[str, typer.Option(help="Endpoint API: chat or generate (TGI).")] = "chat",
+    metrics: Annotated[
+        list[str] | None,
+        typer.Option(help="Extra metric set beside ChemActor's; repeatable. paper: the ChemActor paper's code's."),
+    ] = None,
 ) -> None:
     """Run a model over a split (D2A, R2D, circle review); write report.json, report.md and plots.
 
@@ -487,7 +491,13 @@ def evaluate(
 
     options = parse_config(
         EvaluationConfig,
-        {"split": split, "circle_rounds": circle_rounds, "batch_size": batch_size, "max_new_tokens": max_new_tokens},
+        {
+            "split": split,
+            "circle_rounds": circle_rounds,
+            "batch_size": batch_size,
+            "max_new_tokens": max_new_tokens,
+            "metrics": metrics or [],
+        },
         source="evaluate",
     )
     ensure_writable(output)
@@ -501,8 +511,9 @@ def evaluate(
         options.split,
         circle_rounds=options.circle_rounds,
         batch_size=options.batch_size,
+        metrics=options.metrics,
     )
-    for task in ("d2a", "r2d"):
+    for task in ("d2a", "r2d", "d2a_paper", "r2d_paper"):
         if task in report:
             scores = {name: round(value, 4) for name, value in report[task].items() if isinstance(value, float)}
             typer.echo(f"{task}: {scores}")

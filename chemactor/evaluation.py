@@ -32,9 +32,10 @@ from tqdm.auto import tqdm
 from chemactor.data import SPLITS, has_task, prompt_for
 from chemactor.errors import FailedItemsError, InputError
 from chemactor.inference import ActionExtractor, Completer, Failure, ProcedureWriter
-from chemactor.scoring.action_metrics import action_metrics, levenshtein_similarities
+from chemactor.scoring import EXTRA_METRICS
+from chemactor.scoring.action_metrics import action_metrics, levenshtein_similarities, paper_action_metrics
 from chemactor.scoring.circle import Converter, circle_scores, run_circle
-from chemactor.scoring.procedure_metrics import procedure_metrics
+from chemactor.scoring.procedure_metrics import paper_procedure_metrics, procedure_metrics
 
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
@@ -52,6 +53,8 @@ class EvaluationConfig:
     batch_size: int = field(default=8, metadata={"min": 1})
     max_new_tokens: int = field(default=256, metadata={"min": 1})
     examples_shown: int = field(default=3, metadata={"min": 0})
+    # extra metric sets reported beside ChemActor's; "paper": the ChemActor paper's code's definitions
+    metrics: list[str] = field(default_factory=list, metadata={"choices": EXTRA_METRICS})
 
 
 @dataclass(frozen=True)
@@ -150,12 +153,18 @@ def evaluate_model(
     max_new_tokens: int = 256,
     selection: datasets.Dataset | None = None,
     examples_shown: int = 3,
+    metrics: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Evaluate ``model`` on ``dataset[split]`` (D2A, R2D and circle review) and write the report files.
 
     ``selection``, when given, is the selection stage's scored pool; its divergence distribution is
-    plotted beside the scores. Returns the report (what ``report.json`` holds).
+    plotted beside the scores. ``metrics`` names extra metric sets (``"paper"``: the ChemActor paper's
+    definitions, in percent, as ``d2a_paper`` and ``r2d_paper``) to report beside the project's own.
+    Returns the report (what ``report.json`` holds).
     """
+    unknown = sorted(set(metrics) - set(EXTRA_METRICS))
+    if unknown:
+        raise ValueError(f"unknown metric set(s) {', '.join(unknown)}; known: {', '.join(EXTRA_METRICS)}")
     predictors = model if isinstance(model, Predictors) else load_predictors(model, batch_size, max_new_tokens)
     if isinstance(dataset, datasets.DatasetDict):
         if split not in dataset:
@@ -200,6 +209,8 @@ def evaluate_model(
         references = [row["actions"] for row in d2a_rows]
         predictions = [chain.actions[0] for chain in chains]
         report["d2a"] = action_metrics(predictions, references)
+        if "paper" in metrics:
+            report["d2a_paper"] = paper_action_metrics(predictions, references)
         report["circle"] = circle_scores(
             [chain.actions for chain in chains], references, [chain.descriptions for chain in chains]
         )
@@ -211,6 +222,8 @@ def evaluate_model(
         references = [row["description"] for row in r2d_rows]
         predictions = r2d_predictions
         report["r2d"] = procedure_metrics(predictions, references)
+        if "paper" in metrics:
+            report["r2d_paper"] = paper_procedure_metrics(predictions, references)
         rouge = [procedure_metrics([p], [r])["rougeL"] for p, r in zip(predictions, references, strict=True)]
         scored += _scored("r2d", r2d_rows, reactions, references, predictions, rouge)
         report["counts"]["r2d"] = len(r2d_rows)
@@ -369,6 +382,12 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         ]
     if "r2d" in report:
         parts += ["## R2D: reaction -> description", _table(("metric", "value"), _scalars(report["r2d"]))]
+    for task in ("d2a", "r2d"):
+        if f"{task}_paper" in report:
+            parts += [
+                f"## {task.upper()} as the ChemActor paper's code computes it (percent)",
+                _table(("metric", "value"), _scalars(report[f"{task}_paper"])),
+            ]
     for task, label in (("d2a", "Levenshtein similarity"), ("r2d", "ROUGE-L F1")):
         for kind in ("best", "worst"):
             shown = report["examples"][task][kind]

@@ -368,6 +368,7 @@ def run_evaluation(config: PipelineConfig, inputs: Mapping[str, Path], output: P
         max_new_tokens=stage["max_new_tokens"],
         selection=datasets.Dataset.from_parquet(str(inputs["selection"] / "scores.parquet")),
         examples_shown=stage["examples_shown"],
+        metrics=stage["metrics"],
     )
     headline = {f"d2a_{name}": report["d2a"][name] for name in HEADLINE_D2A if name in report.get("d2a", {})}
     headline.update({f"r2d_{name}": report["r2d"][name] for name in HEADLINE_R2D if name in report.get("r2d", {})})

@@ -117,3 +117,46 @@ def test_cli_evaluate_reports_a_missing_model(tmp_path: Path, monkeypatch, capsy
     assert caught.value.code == 1
     message = f"--model '{tmp_path / 'nope'}' is neither an endpoint URL (http://, https://) nor a model directory"
     assert capsys.readouterr().err == f"error: {message}\n"
+
+
+def test_paper_metrics_are_reported_beside_ours(examples, tmp_path: Path):
+    report = evaluate_model(
+        _lookup_predictors(examples), examples, tmp_path, split="test", circle_rounds=1, metrics=["paper"]
+    )
+    assert report["d2a"]["full_sentence_accuracy"] == 1.0
+    assert report["d2a_paper"]["acc_100"] == 100.0 and report["d2a_paper"]["chemtrans_em"] == 200.0
+    assert report["r2d_paper"]["bleu2"] == pytest.approx(100.0)
+    markdown = (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert "## D2A as the ChemActor paper's code computes it (percent)" in markdown
+    assert "| chemtrans_em | 200.000 |" in markdown
+    with pytest.raises(ValueError, match=r"unknown metric set\(s\) papers; known: paper"):
+        evaluate_model(_lookup_predictors(examples), examples, tmp_path, metrics=["papers"])
+
+
+def test_cli_evaluate_adds_paper_metrics(examples, tgi_server, tmp_path: Path, monkeypatch, capsys):
+    from chemactor.cli import main
+
+    rows = [row for split in examples.values() for row in split]
+    answers = {row["description"]: row["actions"] for row in rows}
+    answers.update({row["reaction_smiles"]: row["description"] for row in rows if row["reaction_smiles"]})
+    answers.update({row["actions"]: row["description"] for row in rows})
+
+    def responder(kind: str, payload: dict) -> str:
+        text = payload["inputs"].split("### Input:\n", 1)[1].rsplit("\n\n### Output:", 1)[0]
+        return answers.get(text, "NOACTION.") + "\n"
+
+    server = tgi_server(responder=responder)
+    output = tmp_path / "out"
+    arguments = ["chemactor", "evaluate", "--model", server.url, "--api", "generate", "--circle-rounds", "1"]
+    monkeypatch.setattr("sys.argv", [*arguments, "-o", str(output), "--metrics", "paper"])
+    with pytest.raises(SystemExit) as caught:
+        main()
+    printed = capsys.readouterr().out
+    assert caught.value.code == 0, printed
+    assert "d2a_paper: {'bleu2'" in printed and "r2d_paper: {'bleu2'" in printed
+    report = json.loads((output / "report.json").read_text(encoding="utf-8"))
+    assert report["d2a_paper"]["acc_100"] == pytest.approx(100 * report["d2a"]["full_sentence_accuracy"])
+    monkeypatch.setattr("sys.argv", [*arguments, "-o", str(tmp_path / "other"), "--metrics", "bleu"])
+    with pytest.raises(SystemExit) as caught:
+        main()
+    assert caught.value.code != 0 and "metrics[0]: 'bleu' is not one of paper" in capsys.readouterr().err

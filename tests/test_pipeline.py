@@ -72,6 +72,8 @@ def test_recipe_mistakes_are_named_before_any_work(tmp_path: Path):
             r"seeds\.sources\[0\]: 'exampels' is not one of .* \(did you mean 'examples'\?\)",
         ),
         ("evaluation", {"split": "dev"}, r"evaluation\.split: the string 'dev' is not one of train, validation, test"),
+        ("evaluation", {"metrics": ["papr"]}, r"evaluation\.metrics\[0\]: 'papr' is not one of paper"),
+        ("evaluation", {"metrics": "paper"}, r"evaluation\.metrics: expected a list, got the string 'paper'"),
         (
             "selection",
             {"weights": {"lenghts": 1.0}},

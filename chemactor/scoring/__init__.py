@@ -14,7 +14,11 @@ from chemactor.scoring.circle import CircleChain, circle_scores, run_circle
 from chemactor.scoring.procedure_metrics import extract_quantities, paper_procedure_metrics, procedure_metrics
 from chemactor.scoring.review import parse_review, peer_review
 
+# Metric sets a report can add beside the project's own: "paper" is the ChemActor paper's definitions.
+EXTRA_METRICS: tuple[str, ...] = ("paper",)
+
 __all__ = [
+    "EXTRA_METRICS",
     "CircleChain",
     "action_metrics",
     "action_type_metrics",
