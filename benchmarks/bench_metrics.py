@@ -1,38 +1,55 @@
-"""Speed of the D2A metric suite against paragraph2actions 1.5.0 on the same 10,000 pairs.
+"""Speed of the D2A metric suite (``action_metrics``) on two sets of 10,000 pairs, against paragraph2actions
+1.5.0 and against an earlier revision of the suite.
 
-The pairs are the deterministic perturbations of the shared Paragraph2Actions references that the tests
-use (``tests/p2a_cases.py``). ChemActor's suite (``action_metrics``: every value, the action-type scores
-included) is timed in this process on one core; paragraph2actions runs in its own virtual environment
-(see ``tests/p2a_cases.py`` for how to make one) as a subprocess, each of its functions timed once, and
-its values are compared with ours.
+Pair sets: ``perturbed``, the deterministic perturbations of the 100 Paragraph2Actions references that the
+tests use (``tests/p2a_cases.py``; many strings repeat), and ``recombined``, references drawn action by
+action from all Paragraph2Actions and Smiles2Actions targets with predictions edited action by action
+(``tests/metric_pairs.py``; almost every string distinct, longer). Everything runs pinned to one core; each
+time is the median of ``--repeats`` runs, in CPU and wall seconds. ``--before REV`` times the suite of that
+git revision on the same pairs in the same process (``git show REV:chemactor/scoring/action_metrics.py``)
+and checks that both give the same values. paragraph2actions, when installed in its own virtual env (see
+``tests/p2a_cases.py``), runs as a subprocess on the perturbed set.
 
-    .venv/bin/python benchmarks/bench_metrics.py [--pairs 10000] [--p2a-python /tmp/p2a/bin/python]
+The machine may be shared, so times come with the load average; ``--instructions`` also counts the
+instructions one suite call executes (valgrind's callgrind, by difference of two runs that call it once and
+three times), which other processes do not change.
+
+    .venv/bin/python benchmarks/bench_metrics.py [--pairs 10000] [--before 8be4d58] [--instructions]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
+import re
+import shutil
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "benchmarks")]
 
 from _results import machine_line, write_section  # noqa: E402
+from metric_pairs import recombined_action_pairs  # noqa: E402
 from p2a_cases import THRESHOLDS, paragraph2actions_values, perturbed_pairs, reference_actions  # noqa: E402
 
+from chemactor.actions import STYLES  # noqa: E402
 from chemactor.scoring.action_metrics import (  # noqa: E402
+    ParsedStrings,
     action_metrics,
-    action_type_metrics,
     corpus_bleus,
-    is_valid,
     levenshtein_similarities,
 )
 
 WHOLE = "**whole suite** (`action_metrics`)"
+# the last revision before the suite was vectorised
+BEFORE = "d158349"
 
 
 def _seconds(function, repeats: int) -> tuple[float, float]:
@@ -47,80 +64,169 @@ def _seconds(function, repeats: int) -> tuple[float, float]:
     return statistics.median(wall), statistics.median(cpu)
 
 
+def pair_sets(data_dir: Path, count: int) -> dict[str, tuple[list[str], list[str]]]:
+    return {
+        "perturbed": perturbed_pairs(reference_actions(data_dir), count=count, seed=3),
+        "recombined": recombined_action_pairs(data_dir, count, seed=1),
+    }
+
+
+def _module_at(revision: str):
+    """``chemactor.scoring.action_metrics`` as it was at ``revision``, imported under another name."""
+    source = subprocess.run(
+        ["git", "show", f"{revision}:chemactor/scoring/action_metrics.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    folder = Path(tempfile.mkdtemp())
+    path = folder / f"action_metrics_{revision}.py"
+    path.write_text(source, encoding="utf-8")
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    shutil.rmtree(folder)
+    return module
+
+
+def _differences(ours: dict, theirs: dict) -> list[str]:
+    return [name for name, value in ours.items() if name != "per_action_type" and abs(value - theirs[name]) > 1e-9]
+
+
+def _instructions(pairs: int, data_dir: Path) -> dict[str, float] | None:
+    """Instructions of one ``action_metrics`` call per pair set: callgrind, three calls minus one call, halved."""
+    if shutil.which("valgrind") is None:
+        return None
+    counts = {}
+    for name in ("perturbed", "recombined"):
+        totals = []
+        for calls in (1, 3):
+            with tempfile.TemporaryDirectory() as folder:
+                out = Path(folder) / "callgrind.out"
+                command = [
+                    "valgrind",
+                    "--tool=callgrind",
+                    f"--callgrind-out-file={out}",
+                    sys.executable,
+                    __file__,
+                    "--suite-only",
+                    name,
+                    str(calls),
+                    "--pairs",
+                    str(pairs),
+                    "--data-dir",
+                    str(data_dir),
+                ]
+                log = subprocess.run(command, capture_output=True, text=True, check=True).stderr
+                totals.append(int(re.search(r"Collected : (\d+)", log).group(1)))
+        counts[name] = (totals[1] - totals[0]) / 2
+    return counts
+
+
+def _suite_only(name: str, calls: int, pairs: int, data_dir: Path) -> None:
+    predictions, references = pair_sets(data_dir, pairs)[name]
+    for _ in range(calls):
+        action_metrics(predictions, references)
+
+
+def _measure(name: str, predictions: list[str], references: list[str], repeats: int, revision: str, before):
+    """Table rows for one pair set, and the whole suite's (wall, CPU) seconds."""
+    ours = action_metrics(predictions, references)
+    parts = {
+        "Levenshtein similarities (once, shared by mean and partial accuracies)": partial(
+            levenshtein_similarities, predictions, references
+        ),
+        "modified + original BLEU": partial(corpus_bleus, predictions, references),
+        "parse each distinct string and action once (validity and action types)": partial(
+            ParsedStrings.parse, [*predictions, *references], STYLES["readable"]
+        ),
+        WHOLE: partial(action_metrics, predictions, references),
+    }
+    timings = {part: _seconds(function, repeats) for part, function in parts.items()}
+    rows = [f"| {name} | {part} | {wall:.3f} | {cpu:.3f} |" for part, (wall, cpu) in timings.items()]
+    if before is not None:
+        theirs = before.action_metrics(predictions, references)
+        wall, cpu = _seconds(partial(before.action_metrics, predictions, references), repeats)
+        rows.append(f"| {name} | whole suite at `{revision}` (before vectorising) | {wall:.3f} | {cpu:.3f} |")
+        same = not _differences(ours, theirs) and ours["per_action_type"] == theirs["per_action_type"]
+        rows.append(f"| {name} | same values as at `{revision}` | {'yes' if same else 'NO'} | |")
+    distinct = len(set(predictions) | set(references))
+    length = statistics.mean(map(len, references))
+    rows.append(f"| {name} | distinct strings; mean reference length | {distinct:,} | {length:.0f} chars |")
+    return rows, timings[WHOLE]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", type=int, default=10_000)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--before", default=BEFORE, help="git revision to compare with ('' to skip)")
+    parser.add_argument("--instructions", action="store_true", help="count instructions with callgrind")
     parser.add_argument("--p2a-python", default="/tmp/p2a/bin/python")
     parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--suite-only", nargs=2, metavar=("SET", "CALLS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core, as the target says
+    if args.suite_only:
+        _suite_only(args.suite_only[0], int(args.suite_only[1]), args.pairs, args.data_dir)
+        return
     machine = machine_line()
+    before = _module_at(args.before) if args.before else None
 
-    predictions, references = perturbed_pairs(reference_actions(args.data_dir), count=args.pairs, seed=3)
-    ours = action_metrics(predictions, references)
-    parts = {
-        "Levenshtein similarities (once, shared by mean and partial accuracies)": lambda: levenshtein_similarities(
-            predictions, references
-        ),
-        "modified + original BLEU": lambda: corpus_bleus(predictions, references),
-        "validity (parse every prediction)": lambda: [
-            is_valid(p, r) for p, r in zip(predictions, references, strict=True)
-        ],
-        "action-type precision/recall/F1 and sequence accuracy": lambda: action_type_metrics(predictions, references),
-        WHOLE: lambda: action_metrics(predictions, references),
-    }
-    timings = {name: _seconds(function, args.repeats) for name, function in parts.items()}
+    sets = pair_sets(args.data_dir, args.pairs)
+    rows, whole = [], {}
+    for name, (predictions, references) in sets.items():
+        set_rows, whole[name] = _measure(name, predictions, references, args.repeats, args.before, before)
+        rows += set_rows
 
     lines = [
-        f"D2A metric suite on {args.pairs:,} prediction/reference pairs (perturbed Paragraph2Actions references, "
-        f"mean reference length {statistics.mean(map(len, references)):.0f} characters).",
+        f"D2A metric suite on two sets of {args.pairs:,} prediction/reference pairs: `perturbed` (perturbations of "
+        "the 100 Paragraph2Actions references, `tests/p2a_cases.py`) and `recombined` (references drawn action by "
+        "action from all Paragraph2Actions and Smiles2Actions targets, predictions edited action by action, "
+        "`tests/metric_pairs.py`).",
         "",
         f"Machine: {machine}. Pinned to one core; times are the median of {args.repeats} runs.",
         "",
-        "Command: `.venv/bin/python benchmarks/bench_metrics.py` (paragraph2actions 1.5.0 in `/tmp/p2a`, "
-        "see `tests/p2a_cases.py`).",
+        "Command: `.venv/bin/python benchmarks/bench_metrics.py --instructions` (paragraph2actions 1.5.0 in "
+        "`/tmp/p2a`, see `tests/p2a_cases.py`).",
+        "",
+        "| pairs | what | wall (s) | CPU (s) |",
+        "|---|---|---:|---:|",
+        *rows,
         "",
     ]
-    whole_wall, whole_cpu = timings[WHOLE]
-    if Path(args.p2a_python).exists():
-        reference = paragraph2actions_values(args.p2a_python, predictions, references, THRESHOLDS)
-        values = reference["values"]
-        p2a_wall, p2a_cpu = sum(reference["seconds"].values()), sum(reference["cpu_seconds"].values())
+    if args.instructions and (counts := _instructions(args.pairs, args.data_dir)):
         lines += [
-            "| paragraph2actions 1.5.0 function | wall (s) | CPU (s) | its value | ChemActor's | difference |",
-            "|---|---:|---:|---:|---:|---:|",
-            *(
-                f"| `{name}` | {reference['seconds'][name]:.2f} | {reference['cpu_seconds'][name]:.2f} "
-                f"| {value:.6f} | {ours[name]:.6f} | {abs(value - ours[name]):.1e} |"
-                for name, value in values.items()
-            ),
-            f"| **all of the above** | **{p2a_wall:.1f}** | **{p2a_cpu:.1f}** | | | |",
+            "Instructions per `action_metrics` call (callgrind; independent of the load): "
+            + ", ".join(f"{name} {count / 1e9:.2f} G" for name, count in counts.items())
+            + ".",
             "",
         ]
-        valid = [is_valid(p, r) for p, r in zip(predictions, references, strict=True)]
-        only_ours = sum(a and not b for a, b in zip(valid, reference["parses"], strict=True))
-        only_theirs = sum(b and not a for a, b in zip(valid, reference["parses"], strict=True))
+    if Path(args.p2a_python).exists():
+        predictions, references = sets["perturbed"]
+        reference = paragraph2actions_values(args.p2a_python, predictions, references, THRESHOLDS)
+        ours = action_metrics(predictions, references)
+        p2a_cpu = sum(reference["cpu_seconds"].values())
         lines += [
-            f"Validity follows each side's parser of the grammar: of the {args.pairs:,} (often corrupted) "
-            f"predictions, {only_ours} parse only with ChemActor's (`chemactor.actions`) and {only_theirs} only "
-            "with paragraph2actions' `ReadableConverter`.",
+            "| paragraph2actions 1.5.0 function (perturbed set) | CPU (s) | its value | ChemActor's | difference |",
+            "|---|---:|---:|---:|---:|",
+            *(
+                f"| `{name}` | {reference['cpu_seconds'][name]:.2f} | {value:.6f} | {ours[name]:.6f} "
+                f"| {abs(value - ours[name]):.1e} |"
+                for name, value in reference["values"].items()
+            ),
+            f"| **all of the above** | **{p2a_cpu:.1f}** | | | |",
+            "",
+            f"Whole suite: {whole['perturbed'][1]:.3f} s CPU against {p2a_cpu:.1f} s for paragraph2actions' "
+            f"functions, {p2a_cpu / whole['perturbed'][1]:.0f}x less.",
             "",
         ]
     else:
-        p2a_wall = p2a_cpu = None
-        lines += [f"paragraph2actions not found at {args.p2a_python}: no comparison run.", ""]
-    lines += ["| ChemActor (`chemactor.scoring.action_metrics`) | wall (s) | CPU (s) |", "|---|---:|---:|"]
-    lines += [f"| {name} | {wall:.3f} | {cpu:.3f} |" for name, (wall, cpu) in timings.items()]
-    if p2a_wall is not None:
-        lines += [
-            "",
-            f"Whole suite: {whole_cpu:.2f} s CPU ({whole_wall:.2f} s wall) against {p2a_cpu:.1f} s CPU "
-            f"({p2a_wall:.1f} s wall) for paragraph2actions' functions, {p2a_cpu / whole_cpu:.0f}x less CPU time.",
-        ]
-    lines += ["", f"Load average at the end: {os.getloadavg()[0]:.1f}."]
-    markdown = "## D2A metrics: speed against paragraph2actions\n\n" + "\n".join(lines)
+        lines += [f"paragraph2actions not found at {args.p2a_python}: no comparison with it.", ""]
+    lines += [f"Load average at the end: {os.getloadavg()[0]:.1f}."]
+    markdown = "## D2A metrics: speed of the suite\n\n" + "\n".join(lines)
     write_section("bench_metrics", markdown)
     print(markdown)
 
