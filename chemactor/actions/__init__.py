@@ -52,6 +52,7 @@ from chemactor.actions.model import (
     Yield,
     iter_chemicals,
 )
+from chemactor.actions.schema import ActionConstraint, actions_to_json, answer_text, json_to_actions
 from chemactor.actions.validation import SOLUTION, validate_actions
 
 __all__ = [
@@ -62,6 +63,7 @@ __all__ = [
     "SPECIAL_ACTION_NAMES",
     "STYLES",
     "Action",
+    "ActionConstraint",
     "ActionParseError",
     "ActionStringConverter",
     "Add",
@@ -93,8 +95,11 @@ __all__ = [
     "Wash",
     "Yield",
     "action_types",
+    "actions_to_json",
+    "answer_text",
     "format_actions",
     "iter_chemicals",
+    "json_to_actions",
     "parse_actions",
     "validate_actions",
 ]
