@@ -249,3 +249,210 @@ def _first_copy_is_original(rows: list[tuple[str, str, str]]) -> list[tuple[str,
         for index, kind in zip(indices, kinds, strict=True):
             relabelled[index] = (*rows[index][:2], kind)
     return relabelled
+
+
+# --- a second pool, built another way -------------------------------------------------------------------
+
+GENERATED_GOOD_KINDS = ("held_out_real", "variant_seen_template", "variant_unseen_template")
+GENERATED_BAD_KINDS = (
+    "contradicting_actions",
+    "reference_copy",
+    "omitted_steps",
+    "invented_step",
+    "changed_quantity",
+    "few_shot_echo",
+    "chatty_answer",
+    "loop",
+)
+# retypings an LLM makes while the text says otherwise: (pattern on one action, replacement)
+CONTRADICTIONS: tuple[tuple[str, str], ...] = (
+    (r"^STIR\b", "REFLUX"),
+    (r"^ADD\b", "WASH with"),
+    (r"^WASH\b", "EXTRACT"),
+    (r"^EXTRACT\b", "WASH"),
+    (r"^COLLECTLAYER organic$", "COLLECTLAYER aqueous"),
+    (r"^COLLECTLAYER aqueous$", "COLLECTLAYER organic"),
+    (r"^FILTER keep filtrate$", "FILTER keep precipitate"),
+    (r"^FILTER keep precipitate$", "FILTER keep filtrate"),
+    (r"^PH\b", "QUENCH"),
+    (r"^YIELD\b", "ADD"),
+    (r"^CONCENTRATE$", "PURIFY"),
+    (r"^DRYSOLUTION\b", "WASH"),
+)
+TRIVIAL_EDITS = (
+    lambda text: text.lower(),
+    lambda text: text.replace(" ", "  ", 2),
+    lambda text: text.rstrip("."),
+    lambda text: re.sub(r"\bwas\b", "is", re.sub(r"\bwere\b", "are", text)),
+    lambda text: f"Then, {text[0].lower()}{text[1:]}",
+)
+CHATTY = (
+    "Here is the action sequence:\n{}",
+    "Sure! The actions are: {}",
+    "{}\n\nLet me know if you need anything else.",
+    "Actions:\n{}",
+)
+
+
+def _real_pairs(data_dir: Path) -> list[dict[str, str]]:
+    """Every annotated (description, actions) pair of Paragraph2Actions and the example set, all splits."""
+    pairs = []
+    for source in ("paragraph2actions", "examples"):
+        splits = load_seeds(source, data_dir)
+        for split in splits:
+            for row in splits[split]:
+                if row["description"] and row["actions"] and "INVALIDACTION" not in row["actions"]:
+                    pairs.append({"id": row["id"], "description": row["description"], "actions": row["actions"]})
+    return pairs
+
+
+def _ord_sentences(data_dir: Path, count: int, rng: random.Random) -> list[str]:
+    """Single sentences of ORD procedure paragraphs, as an LLM would be asked to annotate them."""
+    sentences = []
+    for _, row in iter_jsonl(data_dir / "ord_r2d" / "reactions.jsonl.gz"):
+        for sentence in re.split(r"(?<=[.!?])\s+(?=[A-Z])", row.get("procedure_details") or ""):
+            if 12 <= len(sentence.split()) <= 50:
+                sentences.append(sentence)
+        if len(sentences) >= 50 * count:
+            break
+    return rng.sample(sentences, k=count)
+
+
+def _contradict(actions: str, rng: random.Random) -> str | None:
+    """One or two actions retyped in a way the text contradicts; ``None`` when no rule applies."""
+    parts = _split_actions(actions)
+    options = [
+        (i, pattern, new) for i, part in enumerate(parts) for pattern, new in CONTRADICTIONS if re.search(pattern, part)
+    ]
+    if not options:
+        return None
+    for index, pattern, new in rng.sample(options, k=min(len(options), rng.choice((1, 2)))):
+        parts[index] = re.sub(pattern, new, parts[index])
+    return _join_actions(parts)
+
+
+def _change_quantity(actions: str, rng: random.Random) -> str | None:
+    numbers = [match for match in re.finditer(r"\d+(?:\.\d+)?", actions)]
+    if not numbers:
+        return None
+    match = rng.choice(numbers)
+    value = float(match.group()) * rng.choice((0.1, 0.5, 2, 3, 10))
+    decimals = len(match.group().split(".")[1]) if "." in match.group() else 0
+    return actions[: match.start()] + f"{value:.{decimals}f}" + actions[match.end() :]
+
+
+def build_generated_pool(data_dir: str | Path, seed: int = 0, reference_size: int = 60, per_bad_kind: int = 40):
+    """A pool built another way than :func:`build_noisy_pool`: good rows come from the project's augment
+    generator (``AugmentBackend``), the reference is a random ``reference_size`` of the real pairs, and the bad
+    rows imitate how LLM generation fails. Every row carries ``meta.crosscheck`` as the generation runner
+    writes it. Good kinds: the other real pairs (``held_out_real``) and augment variants of reference pairs
+    (``variant_seen_template``) and of held-out pairs (``variant_unseen_template``)."""
+    from chemactor.data import dumps_meta
+    from chemactor.generation.backends import AugmentBackend
+    from chemactor.generation.crosscheck import crosscheck
+    from chemactor.selection.text import canonical_text
+
+    rng = random.Random(f"generated-pool-{seed}")
+    data_dir = Path(data_dir)
+    pairs = _real_pairs(data_dir)
+    rng.shuffle(pairs)
+    reference_pairs, held_out = pairs[:reference_size], pairs[reference_size:]
+    backend = AugmentBackend(reference_pairs, seed=seed)
+
+    def variants(records: list[dict[str, str]], count: int) -> list[tuple[str, str]]:
+        found = []
+        for record in records:
+            for index in range(count):
+                description, actions, substitutions = backend.variant(record, index)
+                if substitutions and canonical_text(description) != canonical_text(record["description"]):
+                    found.append((description, actions))
+        return list(dict.fromkeys(found))
+
+    rows: list[tuple[str, str, str]] = [(p["description"], p["actions"], "held_out_real") for p in held_out]
+    rows += [(d, a, "variant_seen_template") for d, a in variants(reference_pairs, 3)]
+    rows += [(d, a, "variant_unseen_template") for d, a in variants(held_out, 2)]
+    good = [(d, a) for d, a, _ in rows]
+
+    def bad(kind: str, make) -> None:
+        made, attempts = 0, 0
+        while made < per_bad_kind and attempts < 50 * per_bad_kind:
+            attempts += 1
+            row = make()
+            if row is not None:
+                rows.append((*row, kind))
+                made += 1
+
+    def contradicting():
+        description, actions = rng.choice(good)
+        changed = _contradict(actions, rng)
+        return (description, changed) if changed else None
+
+    def reference_copy():
+        pair = rng.choice(reference_pairs)
+        edits = rng.sample(TRIVIAL_EDITS, k=rng.choice((1, 2)))
+        description = pair["description"]
+        for edit in edits:
+            description = edit(description)
+        return description, pair["actions"]
+
+    def omitted():
+        description, actions = rng.choice(good)
+        parts = _split_actions(actions)
+        if len(parts) < 4:
+            return None
+        drop = set(rng.sample(range(1, len(parts) - 1), k=rng.choice((1, 2))))
+        return description, _join_actions([part for i, part in enumerate(parts) if i not in drop])
+
+    def invented():
+        description, actions = rng.choice(good)
+        parts = _split_actions(actions)
+        other = rng.choice(good)[1]
+        extra = rng.choice(
+            [p for p in _split_actions(other) if p.split(" ")[0] in ("ADD", "WASH", "EXTRACT", "REFLUX", "QUENCH")]
+            or ["REFLUX for 2 h"]
+        )
+        if extra in parts:
+            return None
+        parts.insert(rng.randrange(len(parts) + 1), extra)
+        return description, _join_actions(parts)
+
+    def changed_quantity():
+        description, actions = rng.choice(good)
+        changed = _change_quantity(actions, rng)
+        return (description, changed) if changed and changed != actions else None
+
+    sentences = iter(_ord_sentences(data_dir, per_bad_kind, rng))
+
+    def few_shot_echo():
+        return next(sentences), rng.choice(reference_pairs)["actions"]
+
+    def chatty():
+        description, actions = rng.choice(good)
+        if rng.random() < 0.5:
+            return description, rng.choice(CHATTY).format(actions)
+        return description, _foreign_schema(actions, rng)
+
+    def loop():
+        return _repetition(*rng.choice(good), rng)
+
+    for kind, make in zip(
+        GENERATED_BAD_KINDS,
+        (contradicting, reference_copy, omitted, invented, changed_quantity, few_shot_echo, chatty, loop),
+        strict=True,
+    ):
+        bad(kind, make)
+    rng.shuffle(rows)
+    rows = _first_copy_is_original(rows)
+    reference = datasets.Dataset.from_dict(
+        {"description": [p["description"] for p in reference_pairs], "actions": [p["actions"] for p in reference_pairs]}
+    )
+    pool = datasets.Dataset.from_dict(
+        {
+            "description": [row[0] for row in rows],
+            "actions": [row[1] for row in rows],
+            "meta": [dumps_meta({"crosscheck": crosscheck(row[1], row[0])}) for row in rows],
+            "kind": [row[2] for row in rows],
+            "good": [row[2] in GENERATED_GOOD_KINDS for row in rows],
+        }
+    )
+    return NoisyPool(reference=reference, pool=pool)

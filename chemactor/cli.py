@@ -150,6 +150,10 @@ def select(
     skip_bad_rows: Annotated[
         bool, typer.Option(help="Drop and count unreadable rows and repeated ids instead of stopping.")
     ] = False,
+    held_out: Annotated[
+        list[str] | None,
+        typer.Option(help="Seed source whose validation/test rows no selected row may overlap (repeatable)."),
+    ] = None,
 ) -> None:
     """Keep the generated pairs closest to the real data; write them, their scores, a report and plots."""
     import json
@@ -157,7 +161,7 @@ def select(
     from chemactor.builders import RowDrops
     from chemactor.data import ensure_writable
     from chemactor.selection import DivergenceSelector
-    from chemactor.selection.run import load_pairs, run_selection
+    from chemactor.selection.run import held_out_pairs, load_pairs, run_selection
 
     ensure_writable(output)
     dropped = {"reference": RowDrops(), "pool": RowDrops()}
@@ -175,6 +179,7 @@ def select(
         threshold=threshold,
         num_proc=num_proc,
         selector=DivergenceSelector(divergence=divergence),
+        held_out=held_out_pairs(held_out, data_dir) if held_out else None,
     )
     summary["dropped"] = {name: dict(counts) for name, counts in dropped.items() if counts}
     typer.echo(json.dumps(summary))

@@ -319,8 +319,11 @@ def run_selection(config: PipelineConfig, inputs: Mapping[str, Path], output: Pa
     selector = DivergenceSelector(
         divergence=stage["divergence"], smoothing=stage["smoothing"], weights=stage["weights"]
     )
-    reference = _load_seed_records(inputs["seeds"])["train"]
-    summary = select(reference, read_records(inputs["generation"]), output, selector=selector, **rule)
+    seeds = _load_seed_records(inputs["seeds"])
+    # the seeds' validation and test rows are evaluation data: generated rows that copy them are dropped
+    held_out = datasets.concatenate_datasets([seeds[name] for name in ("validation", "test") if name in seeds])
+    generated = read_records(inputs["generation"])
+    summary = select(seeds["train"], generated, output, selector=selector, held_out=held_out, **rule)
     if not summary["selected"]:
         raise StageIncomplete(
             f"selection kept 0 of {summary['pool']} generated rows; the stage is not marked done", summary=summary

@@ -13,6 +13,7 @@ from chemactor.builders import load_seeds
 from chemactor.examples import load_examples
 from chemactor.selection import (
     DEFAULT_WEIGHTS,
+    FLAG_COLUMNS,
     ActionTypeView,
     ConsistencyView,
     DivergenceSelector,
@@ -162,7 +163,7 @@ def test_score_is_a_batched_map_that_gives_the_same_scores_in_parallel(selector,
     for column in [*selector.score_columns, "divergence"]:
         np.testing.assert_allclose(serial[column], parallel[column])
     assert serial["duplicate"] == parallel["duplicate"]
-    assert set(serial.column_names) == set(pool.column_names) | {*selector.score_columns, "divergence", "duplicate"}
+    assert set(serial.column_names) == set(pool.column_names) | {*selector.score_columns, "divergence", *FLAG_COLUMNS}
 
 
 @pytest.mark.parametrize("weights", [None, {"lengths": 3.0, "consistency": 0.0, "description_words": 2.0}])

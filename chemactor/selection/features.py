@@ -17,6 +17,7 @@ per n-gram, and the hashes are identical in every process (unlike Python's salte
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from collections.abc import Sequence
@@ -25,17 +26,24 @@ from functools import cached_property
 
 import numpy as np
 
-from chemactor.actions import ACTION_NAMES, ActionParseError, action_types, iter_chemicals, parse_actions
+from chemactor.actions import ACTION_NAMES, SOLUTION, ActionParseError, action_types, iter_chemicals, parse_actions
+from chemactor.actions.converter import converter
+from chemactor.selection.text import STOPWORDS, clauses, mask_content, stem, words
 
 __all__ = [
+    "VIEW_CLASSES",
     "ActionTypeView",
+    "AgreementView",
     "Bags",
     "Batch",
     "ConsistencyView",
+    "CoverageView",
+    "FormView",
     "LengthView",
     "NgramView",
     "View",
     "default_views",
+    "word_ngram_hashes",
 ]
 
 _BASE = 1_000_003  # odd, so it is invertible modulo 2**64
@@ -53,6 +61,8 @@ _WORD_BYTE[128:] = True  # bytes of non-ASCII letters (Greek, accents, µ) belon
 _SENTENCE_END = re.compile(r"[.!?](?:\s+|$)")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 _NORMALIZE = re.compile(r"[\s\u200c]+")
+# actions whose argument changes what they mean: which layer is kept, which phase of a filtration
+_QUALIFIED = frozenset({"COLLECTLAYER", "FILTER"})
 
 
 @dataclass(frozen=True)
@@ -91,6 +101,48 @@ class Batch:
                 parsed.append(None)
         return parsed
 
+    @cached_property
+    def compound_names(self) -> list[list[str]]:
+        """The compound names of every row's actions (not ``SLN`` or placeholders); none where they do not parse."""
+        return [
+            [c.name for c in iter_chemicals(parsed) if c.name and c.name != SOLUTION and "$" not in c.name]
+            if parsed
+            else []
+            for parsed in self.parsed_actions
+        ]
+
+    @cached_property
+    def masked_descriptions(self) -> list[str]:
+        """Descriptions with the compounds of their actions and their digits masked: the form without the content."""
+        return [mask_content(text, names) for text, names in zip(self.descriptions, self.compound_names, strict=True)]
+
+    @cached_property
+    def masked_actions(self) -> list[str]:
+        return [mask_content(text, names) for text, names in zip(self.actions, self.compound_names, strict=True)]
+
+    @cached_property
+    def steps(self) -> list[list[tuple[str, tuple[str, ...]]]]:
+        """Every action as (event, anchors): its keyword, with the layer or phase kept where it says one, and
+        the names of its compounds (where the row parses) that locate it in the description."""
+        split = converter(self.style).split
+        rows = []
+        for text, parsed in zip(self.actions, self.parsed_actions, strict=True):
+            parts = split(text) if text.strip() else []
+            row = []
+            for index, part in enumerate(parts):
+                keyword, _, rest = part.strip().partition(" ")
+                event = keyword if keyword in ACTION_NAMES else "UNKNOWN"
+                if event in _QUALIFIED and rest:
+                    event = f"{event}:{rest.split()[-1].lower().rstrip('.')}"
+                anchors: tuple[str, ...] = ()
+                if parsed is not None and index < len(parsed):
+                    anchors = tuple(
+                        c.name for c in iter_chemicals([parsed[index]]) if len(c.name) >= 3 and "$" not in c.name
+                    )
+                row.append((event, anchors))
+            rows.append(row)
+        return rows
+
 
 class View:
     """A discrete feature space of ``size`` buckets; subclasses say how rows fall into buckets."""
@@ -100,8 +152,25 @@ class View:
     #: the fields a reference row must have (non-empty) to be fitted on; the others are skipped
     fields: tuple[str, ...] = ("description", "actions")
 
+    #: whether the view learns from the reference (:meth:`fit`); the selector then fits it out of fold
+    learned: bool = False
+
     def bags(self, batch: Batch) -> Bags:
         raise NotImplementedError
+
+    def config(self) -> dict:
+        """The constructor arguments that rebuild this view (saved with a fitted selector)."""
+        return {}
+
+    def fit(self, batches: Sequence[Batch], rows: Sequence[np.ndarray]) -> None:
+        """Learn from the rows ``rows[i]`` (a boolean mask) of every reference batch ``batches[i]``."""
+
+    def state(self) -> dict:
+        """What :meth:`fit` learned, as JSON-serializable data (saved with a fitted selector)."""
+        return {}
+
+    def load_state(self, state: dict) -> None:
+        """Restore what :meth:`state` returned."""
 
     def labels(self) -> list[str] | None:
         """Human-readable bucket names, where buckets have them (for plots)."""
@@ -181,15 +250,44 @@ def word_hashes(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     return row_of[starts], hashes
 
 
+def word_ngram_hashes(texts: Sequence[str], ngram_range: tuple[int, int]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """For every n in ``ngram_range`` (inclusive), the rows and hashes of the word n-grams inside one text."""
+    word_rows, hashes = word_hashes(texts)
+    found = []
+    with np.errstate(over="ignore"):
+        gram, grams_rows = hashes, word_rows
+        for n in range(1, ngram_range[1] + 1):
+            if n > 1:
+                # extend every (n-1)-gram by the next word when that word is in the same row
+                same_row = word_rows[n - 1 :] == word_rows[: len(word_rows) - n + 1]
+                gram = (gram[:-1] * np.uint64(_PAIR) + hashes[n - 1 :]) * same_row
+                grams_rows = np.where(same_row, word_rows[: len(gram)], -1)
+            if n >= ngram_range[0]:
+                keep = grams_rows >= 0
+                found.append((grams_rows[keep], gram[keep]))
+    return found
+
+
 class NgramView(View):
     """Hashed word n-grams or byte n-grams of one field (``description`` or ``actions``).
 
     ``kind="words"`` with ``ngram_range=(1, 2)`` gives unigrams and bigrams of words;
-    ``kind="chars"`` with ``ngram_range=(3, 4)`` gives byte 3- and 4-grams (spelling, chemical names,
-    punctuation and formatting, which words alone do not see).
+    ``kind="chars"`` with ``ngram_range=(3, 4)`` gives byte 3- and 4-grams (spelling, punctuation and
+    formatting, which words alone do not see).
+
+    ``mask_content``: read the text with the compounds of the row's actions and its digits masked
+    (:func:`~chemactor.selection.text.mask_content`), so the view compares the *form* of a procedure with
+    the reference and a correct row about new compounds or amounts does not look far for its content.
     """
 
-    def __init__(self, field: str, kind: str = "words", ngram_range: tuple[int, int] = (1, 2), size: int = 1 << 18):
+    def __init__(
+        self,
+        field: str,
+        kind: str = "words",
+        ngram_range: tuple[int, int] = (1, 2),
+        size: int = 1 << 18,
+        mask_content: bool = True,
+    ):
         if field not in ("description", "actions"):
             raise ValueError(f"field must be 'description' or 'actions', got {field!r}")
         if kind not in ("words", "chars"):
@@ -198,11 +296,24 @@ class NgramView(View):
         if not 1 <= low <= high:
             raise ValueError(f"ngram_range must satisfy 1 <= low <= high, got {ngram_range}")
         self.field, self.kind, self.ngram_range, self.size = field, kind, (low, high), size
+        self.mask_content = mask_content
         self.name = f"{field}_{kind}"
         self.fields = (field,)
 
+    def config(self) -> dict:
+        return {
+            "field": self.field,
+            "kind": self.kind,
+            "ngram_range": list(self.ngram_range),
+            "size": self.size,
+            "mask_content": self.mask_content,
+        }
+
     def bags(self, batch: Batch) -> Bags:
-        texts = batch.descriptions if self.field == "description" else batch.actions
+        if self.field == "description":
+            texts = batch.masked_descriptions if self.mask_content else batch.descriptions
+        else:
+            texts = batch.masked_actions if self.mask_content else batch.actions
         rows, hashes = [], []
         if self.kind == "chars":
             for n in range(self.ngram_range[0], self.ngram_range[1] + 1):
@@ -210,21 +321,9 @@ class NgramView(View):
                 rows.append(row)
                 hashes.append(found)
         else:
-            word_rows, words = word_hashes(texts)
-            with np.errstate(over="ignore"):
-                gram = words
-                for n in range(1, self.ngram_range[1] + 1):
-                    if n > 1:
-                        # extend every (n-1)-gram by the next word when that word is in the same row
-                        same_row = word_rows[n - 1 :] == word_rows[: len(word_rows) - n + 1]
-                        gram = (gram[:-1] * np.uint64(_PAIR) + words[n - 1 :]) * same_row
-                        grams_rows = np.where(same_row, word_rows[: len(gram)], -1)
-                    else:
-                        grams_rows = word_rows
-                    if n >= self.ngram_range[0]:
-                        keep = grams_rows >= 0
-                        rows.append(grams_rows[keep])
-                        hashes.append(gram[keep])
+            for row, found in word_ngram_hashes(texts, self.ngram_range):
+                rows.append(row)
+                hashes.append(found)
         all_rows = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
         all_hashes = np.concatenate(hashes) if hashes else np.zeros(0, dtype=np.uint64)
         with np.errstate(over="ignore"):
@@ -383,6 +482,282 @@ class ConsistencyView(_ScalarView):
         return values
 
 
+class FormView(_ScalarView):
+    """Marks of form that real pairs lack: a lowercase start, doubled or surrounding whitespace, no end
+    mark (a carelessly copied row, which the lowercased lexical views cannot tell from its original), and
+    degenerate loops (an action repeating the one before it, a phrase of the description repeated)."""
+
+    name = "form"
+    features = (
+        "lowercase_start",
+        "extra_whitespace",
+        "no_end_mark",
+        "actions_no_end_mark",
+        "repeated_actions",
+        "repeated_phrase",
+    )
+    edges = (*(np.array([0.5]),) * 4, np.array([0.5, 1.5, 2.5, 4.5]), np.array([0.5, 1.5, 2.5, 4.5]))
+
+    def _values(self, batch: Batch) -> np.ndarray:
+        style = converter(batch.style)
+        values = np.full((len(batch), len(self.features)), np.nan)
+        for row, (description, actions) in enumerate(zip(batch.descriptions, batch.actions, strict=True)):
+            if description:
+                values[row, 0] = description[0].islower()
+                values[row, 1] = "  " in description or description != description.strip()
+                values[row, 2] = not description.rstrip().endswith((".", "!", "?", ")"))
+                tokens = words(description)
+                grams = [" ".join(tokens[i : i + 4]) for i in range(len(tokens) - 3)]
+                values[row, 5] = len(grams) - len(set(grams))
+            if actions:
+                if style.end_mark:
+                    values[row, 3] = not actions.rstrip().endswith(style.end_mark)
+                parts = style.split(actions)
+                values[row, 4] = sum(a == b for a, b in itertools.pairwise(parts))
+        return values
+
+
+# Verb families of the action types: words a procedure uses for each step. They seed what
+# AgreementView learns from the reference pairs, so a step the reference shows rarely is still recognized.
+HAND_CUES: dict[str, tuple[str, ...]] = {
+    "ADD": ("add", "added", "addition", "treated", "charged", "introduced", "poured"),
+    "STIR": ("stir", "stirred", "stirring", "agitated"),
+    "REFLUX": ("reflux", "refluxed", "refluxing"),
+    "WASH": ("wash", "washed", "washing", "rinsed"),
+    "EXTRACT": ("extract", "extracted", "extraction", "extracts"),
+    "COLLECTLAYER:organic": ("organic layer", "organic layers", "organic phase", "organic phases", "extracts"),
+    "COLLECTLAYER:aqueous": ("aqueous layer", "aqueous layers", "aqueous phase", "aqueous phases"),
+    "FILTER:filtrate": ("filtrate", "filtered", "filtration"),
+    "FILTER:precipitate": ("precipitate", "precipitated", "solid", "solids", "collected", "crystals", "cake"),
+    "FILTER": ("filtered", "filtration", "filter"),
+    "PH": ("ph", "acidified", "basified", "neutralized", "neutralised", "adjusted"),
+    "QUENCH": ("quench", "quenched", "quenching"),
+    "YIELD": (
+        "afford",
+        "afforded",
+        "affording",
+        "give",
+        "gave",
+        "giving",
+        "yield",
+        "yielded",
+        "obtained",
+        "provide",
+        "provided",
+        "furnished",
+    ),
+    "CONCENTRATE": ("concentrated", "concentration", "evaporated", "evaporation", "vacuo"),
+    "DRYSOLUTION": ("dried", "drying", "dry"),
+    "DRYSOLID": ("dried", "drying", "dry"),
+    "PURIFY": ("purified", "purification", "chromatography", "hplc", "eluting", "eluted"),
+    "MAKESOLUTION": ("solution", "dissolved", "suspension", "suspended"),
+    "SETTEMPERATURE": ("cooled", "heated", "warmed", "brought"),
+    "WAIT": ("after", "overnight", "left", "allowed", "stand", "standing", "kept"),
+    "PARTITION": ("partitioned", "between"),
+    "PHASESEPARATION": ("separated", "separation", "layers"),
+    "RECRYSTALLIZE": ("recrystallized", "recrystallised", "recrystallization", "recrystallisation"),
+    "TRITURATE": ("triturated", "trituration"),
+    "DEGAS": ("degassed", "purged", "bubbled", "sparged"),
+    "MICROWAVE": ("microwave", "irradiated"),
+    "SONICATE": ("sonicated", "sonication", "ultrasound"),
+}
+# the verbs among them that name one kind of step whenever a procedure uses them
+STRONG_CUES = frozenset(
+    [
+        "added",
+        "reflux",
+        "refluxed",
+        "washed",
+        "extracted",
+        "quenched",
+        "filtered",
+        "concentrated",
+        "evaporated",
+        "purified",
+        "chromatography",
+        "recrystallized",
+        "recrystallised",
+        "triturated",
+        "dried",
+        "stirred",
+        "cooled",
+        "heated",
+        "degassed",
+        "sonicated",
+        "microwave",
+        "partitioned",
+        "acidified",
+        "basified",
+    ]
+)
+# actions that stand for the absence of a procedure step: nothing in the text has to support them
+_UNCHECKED = frozenset({"NOACTION", "OTHERLANGUAGE", "INVALIDACTION", "FOLLOWOTHERPROCEDURE"})
+_AMOUNT = re.compile(r"(?<![\w.])(\d+(?:[.,]\d+)?)\s?(?:mg|g|kg|µg|μg|ml|mL|L|µL|μL|uL|mmol|mol|µmol|μmol)(?!\w)")
+_SUPPORT_EDGES = np.array([0.1, 0.2, 0.3, 0.45, 0.6, 0.8], dtype=float)
+_SMALL_COUNT_EDGES = np.array([1, 2, 3, 4, 6], dtype=float)
+
+
+class AgreementView(_ScalarView):
+    """Does the text support every action, and does every step the text names have its action?
+
+    Learned from the reference pairs: every action is a *unit* made of its event (the action type, with
+    the layer or phase kept for COLLECTLAYER and FILTER) and its *context*, the stemmed words of the clause
+    of the description that mentions its compound (the whole description when it names none). From the
+    units the view counts which words go with which events and estimates, for each word ``w`` and event
+    ``e``, ``P(e | w) = (n(e, w) + beta P(e)) / (n(w) + beta)``; a word of the verb family of ``e``
+    (:data:`HAND_CUES`) counts at least ``cue_support``. An action's *support* is the largest ``P(e | w)``
+    over the words of its context: "ADD sodium hydride" in "...was added sodium hydride" is supported, the
+    same compound under "WASH" or "EXTRACT with brine" in "...washed with brine" is not, and a REFLUX in a
+    text about stirring at room temperature is not.
+
+    Two features per row: the number of actions with support below ``threshold`` and the least support of
+    any action. :class:`CoverageView` looks the other way, from the text to the actions.
+    The selector fits the view out of fold, so the reference distribution is that of *unseen* real pairs.
+    """
+
+    name = "agreement"
+    features = ("unsupported_actions", "least_support")
+    edges = (_SMALL_COUNT_EDGES, _SUPPORT_EDGES)
+    learned = True
+
+    def __init__(self, beta: float = 2.0, threshold: float = 0.3, cue_support: float = 0.9, strong: float = 0.8):
+        self.beta, self.threshold, self.cue_support, self.strong = beta, threshold, cue_support, strong
+        self._cues = {event: frozenset(map(_cue, cue_words)) for event, cue_words in HAND_CUES.items()}
+        self._cue_types: dict[str, set[str]] = {}
+        for event, cue_words in HAND_CUES.items():
+            for word in STRONG_CUES.intersection(cue_words):
+                self._cue_types.setdefault(_cue(word), set()).add(event.partition(":")[0])
+        self.load_state({"units": 0, "events": {}, "words": {}, "pairs": {}})
+
+    def config(self) -> dict:
+        return {"beta": self.beta, "threshold": self.threshold, "cue_support": self.cue_support, "strong": self.strong}
+
+    # --- learning ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _contexts(description: str, steps: list[tuple[str, tuple[str, ...]]]) -> list[tuple[str, frozenset[str]]]:
+        """Every action's event and context stems (its compound's clause, or the whole description)."""
+        lowered = description.lower()
+        whole: frozenset[str] | None = None
+        spans: list[tuple[int, int]] | None = None
+        result = []
+        for event, anchors in steps:
+            context = None
+            for anchor in anchors:
+                position = lowered.find(anchor.lower())
+                if position >= 0:
+                    spans = spans if spans is not None else clauses(description)
+                    begin, end = next(((b, e) for b, e in spans if b <= position < e), (0, len(description)))
+                    context = _context(description[begin:end])
+                    break
+            if context is None:
+                whole = whole if whole is not None else _context(description)
+                context = whole
+            result.append((event, context))
+        return result
+
+    def fit(self, batches: Sequence[Batch], rows: Sequence[np.ndarray]) -> None:
+        events: dict[str, int] = {}
+        word_counts: dict[str, int] = {}
+        pairs: dict[str, dict[str, int]] = {}
+        units = 0
+        for batch, keep in zip(batches, rows, strict=True):
+            for row in np.flatnonzero(keep):
+                description = batch.descriptions[row]
+                if not description.strip():
+                    continue
+                for event, context in self._contexts(description, batch.steps[row]):
+                    units += 1
+                    events[event] = events.get(event, 0) + 1
+                    counts = pairs.setdefault(event, {})
+                    for word in context:
+                        word_counts[word] = word_counts.get(word, 0) + 1
+                        counts[word] = counts.get(word, 0) + 1
+        self.load_state({"units": units, "events": events, "words": word_counts, "pairs": pairs})
+
+    def state(self) -> dict:
+        return {"units": self.units, "events": self.events, "words": self.words, "pairs": self.pairs}
+
+    def load_state(self, state: dict) -> None:
+        self.units, self.events = int(state["units"]), dict(state["events"])
+        self.words, self.pairs = dict(state["words"]), {event: dict(c) for event, c in state["pairs"].items()}
+        # the words that come with one event type in at least ``strong`` of their (several) units
+        self._strong_types: dict[str, set[str]] = {word: set(types) for word, types in self._cue_types.items()}
+        for event, counts in self.pairs.items():
+            for word, count in counts.items():
+                if self.words[word] >= 3 and count / self.words[word] >= self.strong:
+                    self._strong_types.setdefault(word, set()).add(event.partition(":")[0])
+
+    # --- scoring -------------------------------------------------------------------------------
+
+    def support(self, event: str, context: frozenset[str]) -> float:
+        """The largest ``P(event | word)`` over the context words (1 for actions that stand for no step)."""
+        if event in _UNCHECKED:
+            return 1.0
+        prior = (self.events.get(event, 0) + 1) / (self.units + len(ACTION_NAMES) + 1)
+        counts = self.pairs.get(event, {})
+        cues = self._cues.get(event, frozenset())
+        best = prior
+        for word in context:
+            seen = self.words.get(word, 0)
+            estimate = (counts.get(word, 0) + self.beta * prior) / (seen + self.beta)
+            if word in cues:
+                estimate = max(estimate, self.cue_support)
+            best = max(best, estimate)
+        return best
+
+    def _values(self, batch: Batch) -> np.ndarray:
+        values = np.full((len(batch), 2), np.nan)
+        for row, (description, steps) in enumerate(zip(batch.descriptions, batch.steps, strict=True)):
+            if description.strip() and steps:
+                supports = [self.support(event, context) for event, context in self._contexts(description, steps)]
+                values[row, 0] = sum(value < self.threshold for value in supports)
+                values[row, 1] = min(supports)
+        return values
+
+
+class CoverageView(AgreementView):
+    """Does every step the text names have its action? What a truncated or abridged sequence left out.
+
+    Two features per row: the number of step types the text names with a strong cue (a verb of
+    :data:`STRONG_CUES`, or a word that comes with one event type in at least ``strong`` of its three or
+    more units in the reference) that no action has, and the number of amounts of the text (a number with
+    a unit of mass, volume or amount) that no action carries. Learned like :class:`AgreementView`.
+    """
+
+    name = "coverage"
+    features = ("uncovered_text_steps", "uncovered_amounts")
+    edges = (_SMALL_COUNT_EDGES, _SMALL_COUNT_EDGES)
+
+    def _values(self, batch: Batch) -> np.ndarray:
+        values = np.full((len(batch), 2), np.nan)
+        for row, (description, steps) in enumerate(zip(batch.descriptions, batch.steps, strict=True)):
+            if not description.strip() or not steps:
+                continue
+            present = {event.partition(":")[0] for event, _ in steps}
+            named = {frozenset(self._strong_types.get(_stem(word), ())) for word in words(description)}
+            values[row, 0] = sum(bool(types) and not types & present for types in named)
+            amounts = {match.group(1) for match in _AMOUNT.finditer(description)}
+            values[row, 1] = len(amounts - set(_NUMBER.findall(batch.actions[row])))
+        return values
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _stem(word: str) -> str:
+    return stem(word)
+
+
+def _cue(phrase: str) -> str:
+    """A cue word's context token: its stem, or the stems of a two-word phrase joined by ``_``."""
+    return "_".join(_stem(word) for word in phrase.split())
+
+
+def _context(text: str) -> frozenset[str]:
+    """The stems of the content words of ``text`` and of its adjacent pairs ("aqueous_layer")."""
+    stems = [_stem(word) for word in words(text) if word not in STOPWORDS]
+    return frozenset([*stems, *(f"{a}_{b}" for a, b in itertools.pairwise(stems))])
+
+
 def default_views() -> list[View]:
     """The views the selector uses unless told otherwise."""
     return [
@@ -393,4 +768,13 @@ def default_views() -> list[View]:
         ActionTypeView(),
         LengthView(),
         ConsistencyView(),
+        AgreementView(),
+        CoverageView(),
+        FormView(),
     ]
+
+
+VIEW_CLASSES: dict[str, type[View]] = {
+    view.__name__: view
+    for view in (NgramView, ActionTypeView, LengthView, ConsistencyView, AgreementView, CoverageView, FormView)
+}

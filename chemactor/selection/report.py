@@ -106,8 +106,10 @@ def write_report(
         "# Divergence selection report",
         "",
         f"Kept **{len(kept)}** of {len(scored)} pool rows{f' ({rule})' if rule else ''}; "
-        f"{sum(scored['duplicate'])} rows were duplicates. Divergence: per-sample {selector.divergence.upper()}, "
-        f"smoothing {selector.smoothing}.",
+        f"{sum(scored['duplicate'])} rows were duplicates ({sum(scored['seed_copy'])} of them copies of reference "
+        f"rows), {sum(scored['contaminated'])} overlapped held-out rows (dropped as contaminated), "
+        f"{sum(count > 0 for count in scored['crosscheck_failed'])} failed generation's cross-check. "
+        f"Divergence: per-sample {selector.divergence.upper()}, smoothing {selector.smoothing}.",
         "",
         "Set-level divergence from the reference per view, in nats (lower is closer):",
         "",

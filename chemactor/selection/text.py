@@ -1,0 +1,138 @@
+"""Text normalization shared by the views, deduplication, seed-copy detection and decontamination.
+
+Two ideas run through selection: a procedure's *form* (its wording, word order, punctuation) tells real
+annotations from generator artefacts, while its *content* (compound names, numbers) is what generation is
+supposed to change. :func:`mask_content` keeps the form and hides the content; :func:`content_signature`
+is the content alone. Near-copies differ only in trivial form (case, spacing, a final period, tense, a
+"Then," prefix): :func:`canonical_words` removes exactly those differences.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+__all__ = [
+    "MASK",
+    "STOPWORDS",
+    "canonical_text",
+    "canonical_words",
+    "clauses",
+    "content_signature",
+    "mask_content",
+    "stem",
+    "words",
+]
+
+MASK = "§"  # one "word" standing for any compound name: a non-ASCII letter, so the hashers keep it in words
+_WORD = re.compile(r"[^\W_]+")
+_DIGITS = re.compile(r"\d+")
+_SUFFIXES = ("ations", "ation", "itions", "ition", "ings", "ing", "ied", "ed", "es", "s", "e")
+# function words and connectives that a trivial rewording adds, drops or inflects ("was added" / "is added",
+# "Then, the mixture" / "The mixture"); they carry no content of the procedure
+STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "then",
+        "and",
+        "was",
+        "were",
+        "is",
+        "are",
+        "be",
+        "been",
+        "being",
+        "it",
+        "this",
+        "that",
+        "which",
+        "of",
+        "to",
+        "in",
+        "on",
+        "at",
+        "by",
+        "with",
+        "using",
+        "for",
+        "from",
+        "into",
+        "subsequently",
+        "next",
+        "finally",
+    ]
+)
+
+
+def words(text: str) -> list[str]:
+    """The lowercased words (maximal runs of letters and digits) of ``text``."""
+    return _WORD.findall(text.lower())
+
+
+def stem(word: str) -> str:
+    """A crude stem that merges inflections of a procedure verb: added/adding/add, stirred/stir, washes/wash."""
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            word = word[: -len(suffix)]
+            break
+    if len(word) > 4 and word[-1] == word[-2] and word[-1] not in "aeiousl":
+        word = word[:-1]  # stirr(ed) -> stir, but keep "reflux", "add", "cell"
+    return word
+
+
+def canonical_words(text: str) -> list[str]:
+    """The stemmed words of ``text`` without function words: equal for texts that differ only in trivial form."""
+    return [stem(word) for word in words(text) if word not in STOPWORDS]
+
+
+def canonical_text(text: str) -> str:
+    return " ".join(canonical_words(text))
+
+
+def _names_by_length(names: Iterable[str]) -> list[str]:
+    return sorted({name for name in names if len(name) >= 3}, key=len, reverse=True)
+
+
+def mask_content(text: str, names: Iterable[str]) -> str:
+    """``text`` with every occurrence of the given compound names replaced by :data:`MASK` and every digit by 0.
+
+    Longer names go first, so "ethyl acetate" is masked whole before "acetate" could be.
+    """
+    for name in _names_by_length(names):
+        if name in text:
+            text = text.replace(name, MASK)
+    return _DIGITS.sub(lambda match: "0" * len(match.group()), text)
+
+
+def content_signature(text: str, names: Iterable[str]) -> str:
+    """The numbers of ``text`` and the given compound names it mentions, in order of appearance."""
+    lowered = text.lower()
+    found = sorted(
+        (lowered.find(name.lower()), name.lower()) for name in _names_by_length(names) if name.lower() in lowered
+    )
+    return "|".join([*(name for _, name in found), *_DIGITS.findall(text)])
+
+
+_CLAUSE_BREAK = re.compile(r"(?:[,;:]|\.(?=\s))\s*(?:(?:and|then|followed by)\s+)?|\s(?:and|then|followed by)\s")
+
+
+def clauses(text: str) -> list[tuple[int, int]]:
+    """Character spans of the clauses of ``text``: split at commas, semicolons, sentence ends and "and",
+    but never inside parentheses (where quantities list their own commas)."""
+    depth, blocked = 0, []
+    for char in text:
+        if char in "([":
+            depth += 1
+        elif char in ")]":
+            depth = max(0, depth - 1)
+        blocked.append(depth > 0)
+    spans, start = [], 0
+    for match in _CLAUSE_BREAK.finditer(text):
+        if blocked[match.start()]:
+            continue
+        spans.append((start, match.start()))
+        start = match.end()
+    spans.append((start, len(text)))
+    return [(begin, end) for begin, end in spans if end > begin]
