@@ -9,6 +9,8 @@ rule-based augment generator run over the seed train pairs (``--samples`` varian
 - seeds + all generated rows;
 - seeds + randomly chosen generated rows, as many as divergence selection keeps;
 - seeds + divergence-selected rows (``DivergenceSelector``, the lowest-divergence ``--fraction`` of the pool);
+- divergence-selected rows alone, no seeds (the paper's "generated data only" arm: can the generated data
+  stand on its own?);
 - seeds + selected rows at mixing ratios 1:1, 1:3, 1:5 (seeds:generated, ``chemactor.builders.mix``).
 
 Every condition trains the same tiny from-scratch model with the same budget (``--steps`` optimizer steps
@@ -74,6 +76,7 @@ def conditions(
         f"seeds + all generated ({everything})": mix(seeds, pool, everything, seed=seed),
         f"seeds + random generated (1:{per_seed})": mix(seeds, random_rows, f"1:{per_seed}", seed=seed),
         f"seeds + selected generated (1:{per_seed})": mix(seeds, selected, f"1:{per_seed}", seed=seed),
+        "selected generated only (no seeds)": mix(seeds, selected, "0:1", seed=seed),
         **{f"seeds + selected, ratio {ratio}": mix(seeds, selected, ratio, seed=seed) for ratio in RATIOS},
     }
 
@@ -163,7 +166,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="ablation-"))
     print(f"work folder: {workdir}", flush=True)
     pool = generated_pool(seeds, options.samples, options.seed, workdir)
-    selector = DivergenceSelector().fit(seeds)
+    selector = DivergenceSelector().fit(seeds, held_out=held_out)
     selected = selector.select(selector.score(pool), fraction=options.fraction)
     rng = np.random.default_rng(options.seed)
     resamples = rng.integers(0, len(references), size=(options.bootstrap, len(references)))

@@ -73,11 +73,18 @@ class PeakMemory(threading.Thread):
             time.sleep(0.05)
 
 
+def _cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (map or joblib workers): unlike wall time it
+    hardly depends on what else runs on a shared machine."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
 def measure(method: str, workdir: Path, num_proc: int) -> dict[str, float]:
     """Run one method in this (fresh) process and return seconds and peak memory in MiB."""
     sampler = PeakMemory()
     sampler.start()
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), _cpu_seconds()
     if method == "selector":
         import datasets
 
@@ -104,11 +111,12 @@ def measure(method: str, workdir: Path, num_proc: int) -> dict[str, float]:
         )
         dsir.fit_importance_estimator(num_tokens_to_fit="all")
         dsir.compute_importance_weights()
-    seconds = time.perf_counter() - started
+    seconds, cpu_seconds = time.perf_counter() - started, _cpu_seconds() - cpu_started
     sampler.running = False
     sampler.join()
     return {
         "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
         "anonymous_mib": sampler.main / 2**20,
         "all_anonymous_mib": sampler.total / 2**20,
     }
@@ -119,6 +127,7 @@ def main() -> None:
     default_data = os.environ.get("CHEMACTOR_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data")
     parser.add_argument("--data-dir", type=Path, default=Path(default_data))
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--num-procs", type=int, nargs="+", default=[1, 2], help="num_proc values to measure.")
     parser.add_argument("--max-seconds", type=float, default=900, help="Skip a run expected to take longer.")
     parser.add_argument("--measure", nargs=3, metavar=("METHOD", "WORKDIR", "NUM_PROC"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -129,9 +138,9 @@ def main() -> None:
 
     machine = machine_line()
     lines = [
-        "| rows | method | num_proc | seconds | rows/s | peak anonymous, main (MiB) "
-        "| peak anonymous, all processes (MiB) |",
-        "|---:|---|---:|---:|---:|---:|---:|",
+        "| rows | method | num_proc | seconds | rows/s | CPU seconds | rows per CPU-second "
+        "| peak anonymous, main (MiB) | peak anonymous, all processes (MiB) |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     seconds_per_row: dict[tuple[str, int], float] = {}
     for size in args.sizes:
@@ -139,12 +148,12 @@ def main() -> None:
             prepare(args.data_dir, size, Path(workdir))
             for method in ("selector", "DSIR"):
                 name = "DivergenceSelector" if method == "selector" else "DSIR (HashedNgramDSIR)"
-                for num_proc in (1, 2):
+                for num_proc in args.num_procs:
                     estimate = seconds_per_row.get((method, num_proc), 0.0) * size
                     if estimate > args.max_seconds:
                         lines.append(
                             f"| {size:,} | {name} | {num_proc} | not run: ~{estimate:,.0f} s expected from the "
-                            f"smaller size, over the {args.max_seconds:,.0f} s limit | | | |"
+                            f"smaller size, over the {args.max_seconds:,.0f} s limit | | | | | |"
                         )
                     else:
                         command = [sys.executable, "-m", "benchmarks.bench_selection_speed", "--measure"]
@@ -154,7 +163,8 @@ def main() -> None:
                         seconds_per_row[method, num_proc] = result["seconds"] / size
                         lines.append(
                             f"| {size:,} | {name} | {num_proc} | {result['seconds']:.1f} | "
-                            f"{size / result['seconds']:,.0f} | "
+                            f"{size / result['seconds']:,.0f} | {result['cpu_seconds']:.1f} | "
+                            f"{size / result['cpu_seconds']:,.0f} | "
                             f"{result['anonymous_mib']:.0f} | {result['all_anonymous_mib']:.0f} |"
                         )
                     print(lines[-1], flush=True)
@@ -166,13 +176,15 @@ def report(machine: str, lines: list[str]) -> str:
     return f"""## Selection speed (`benchmarks/bench_selection_speed.py`)
 
 {machine}; load average {os.getloadavg()[0]:.1f} at the last measurement. Any other load on the 2 cores
-lowers the rates (and the gain from `num_proc=2`), so under load they are lower bounds. Memory is the peak
+lowers the rates (and the gain from `num_proc=2`), so under load they are lower bounds; CPU seconds (the
+process and its finished workers) depend much less on the load, and rows per CPU-second compare the methods
+fairly when the load changed between measurements. Memory is the peak
 anonymous memory (RSS without file-backed pages, so without the reclaimable pages of memory-mapped Arrow files
 a scan touches), sampled every 50 ms, of the main process and summed over it and its workers (forked workers'
 copy-on-write pages count once per process).
 
 Rows resampled from the noisy pool, read from Arrow (selector) or JSONL (DSIR). Selector time = fit on 136
-reference pairs + `score` (all seven views, `datasets.map`, deduplication); DSIR time = fitting its
+reference pairs + `score` (all views, `datasets.map`, seed-copy matching and deduplication); DSIR time = fitting its
 reference and pool n-gram models + computing importance weights. Each configuration runs in a fresh process.
 
 {chr(10).join(lines)}

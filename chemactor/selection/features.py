@@ -17,7 +17,6 @@ per n-gram, and the hashes are identical in every process (unlike Python's salte
 
 from __future__ import annotations
 
-import functools
 import itertools
 import re
 from collections.abc import Sequence
@@ -26,7 +25,15 @@ from functools import cached_property
 
 import numpy as np
 
-from chemactor.actions import ACTION_NAMES, SOLUTION, ActionParseError, action_types, iter_chemicals, parse_actions
+from chemactor.actions import (
+    ACTION_NAMES,
+    SOLUTION,
+    ActionParseError,
+    Chemical,
+    action_types,
+    iter_chemicals,
+    parse_actions,
+)
 from chemactor.actions.converter import converter
 from chemactor.selection.text import STOPWORDS, clauses, mask_content, stem, words
 
@@ -102,13 +109,27 @@ class Batch:
         return parsed
 
     @cached_property
+    def action_chemicals(self) -> list[list[list[Chemical]] | None]:
+        """The compounds of every action of every row, ``SLN`` and placeholders included; ``None`` where the
+        row does not parse."""
+        return [
+            [list(iter_chemicals([action])) for action in parsed] if parsed is not None else None
+            for parsed in self.parsed_actions
+        ]
+
+    @cached_property
     def compound_names(self) -> list[list[str]]:
         """The compound names of every row's actions (not ``SLN`` or placeholders); none where they do not parse."""
         return [
-            [c.name for c in iter_chemicals(parsed) if c.name and c.name != SOLUTION and "$" not in c.name]
-            if parsed
+            [
+                c.name
+                for chemicals in per_action
+                for c in chemicals
+                if c.name and c.name != SOLUTION and "$" not in c.name
+            ]
+            if per_action
             else []
-            for parsed in self.parsed_actions
+            for per_action in self.action_chemicals
         ]
 
     @cached_property
@@ -126,7 +147,7 @@ class Batch:
         the names of its compounds (where the row parses) that locate it in the description."""
         split = converter(self.style).split
         rows = []
-        for text, parsed in zip(self.actions, self.parsed_actions, strict=True):
+        for text, per_action in zip(self.actions, self.action_chemicals, strict=True):
             parts = split(text) if text.strip() else []
             row = []
             for index, part in enumerate(parts):
@@ -135,13 +156,56 @@ class Batch:
                 if event in _QUALIFIED and rest:
                     event = f"{event}:{rest.split()[-1].lower().rstrip('.')}"
                 anchors: tuple[str, ...] = ()
-                if parsed is not None and index < len(parsed):
-                    anchors = tuple(
-                        c.name for c in iter_chemicals([parsed[index]]) if len(c.name) >= 3 and "$" not in c.name
-                    )
+                if per_action is not None and index < len(per_action):
+                    anchors = tuple(c.name for c in per_action[index] if len(c.name) >= 3 and "$" not in c.name)
                 row.append((event, anchors))
             rows.append(row)
         return rows
+
+    @cached_property
+    def description_words(self) -> list[list[str]]:
+        """The lowercased words of every description (:func:`~chemactor.selection.text.words`)."""
+        return [words(text) for text in self.descriptions]
+
+    @cached_property
+    def description_stems(self) -> list[list[str]]:
+        """The stemmed content words of every description: its canonical form, word by word."""
+        return [[stem(word) for word in row if word not in STOPWORDS] for row in self.description_words]
+
+    @cached_property
+    def canonical_descriptions(self) -> list[str]:
+        """:func:`~chemactor.selection.text.canonical_text` of every description."""
+        return [" ".join(stems) for stems in self.description_stems]
+
+    @cached_property
+    def description_contexts(self) -> list[frozenset[str]]:
+        """The context tokens (:func:`_context`) of every whole description."""
+        return [_tokens(stems) for stems in self.description_stems]
+
+    @cached_property
+    def step_contexts(self) -> list[list[tuple[str, frozenset[str]]]]:
+        """Every action's event and context: the tokens of the clause of the description that mentions its
+        compound, or of the whole description when it names none (or none that the text mentions)."""
+        result = []
+        for description, steps, whole in zip(self.descriptions, self.steps, self.description_contexts, strict=True):
+            lowered = description.lower()
+            spans: list[tuple[int, int]] | None = None
+            by_span: dict[tuple[int, int], frozenset[str]] = {}
+            row = []
+            for event, anchors in steps:
+                context = whole
+                for anchor in anchors:
+                    position = lowered.find(anchor.lower())
+                    if position >= 0:
+                        spans = spans if spans is not None else clauses(description)
+                        span = next(((b, e) for b, e in spans if b <= position < e), (0, len(description)))
+                        if span not in by_span:
+                            by_span[span] = _context(description[span[0] : span[1]])
+                        context = by_span[span]
+                        break
+                row.append((event, context))
+            result.append(row)
+        return result
 
 
 class View:
@@ -461,16 +525,16 @@ class ConsistencyView(_ScalarView):
 
     def _values(self, batch: Batch) -> np.ndarray:
         values = np.full((len(batch), 3), np.nan)
-        for row, (description, actions, parsed) in enumerate(
-            zip(batch.descriptions, batch.actions, batch.parsed_actions, strict=True)
+        for row, (description, actions, per_action) in enumerate(
+            zip(batch.descriptions, batch.actions, batch.action_chemicals, strict=True)
         ):
             if not description.strip():
                 continue
             text = _normalize(description)
-            if parsed is None:
+            if per_action is None:
                 values[row, :2] = 0.0
             else:
-                chemicals = [chemical for chemical in iter_chemicals(parsed) if chemical.name]
+                chemicals = [chemical for found in per_action for chemical in found if chemical.name]
                 names = [_normalize(c.name) for c in chemicals if "$" not in c.name and c.name != "SLN"]
                 quantities = [_normalize(quantity) for chemical in chemicals for quantity in chemical.quantity]
                 values[row, 0] = _fraction_found([name for name in names if name], text)
@@ -506,8 +570,8 @@ class FormView(_ScalarView):
                 values[row, 0] = description[0].islower()
                 values[row, 1] = "  " in description or description != description.strip()
                 values[row, 2] = not description.rstrip().endswith((".", "!", "?", ")"))
-                tokens = words(description)
-                grams = [" ".join(tokens[i : i + 4]) for i in range(len(tokens) - 3)]
+                tokens = batch.description_words[row]
+                grams = list(zip(tokens, tokens[1:], tokens[2:], tokens[3:], strict=False))
                 values[row, 5] = len(grams) - len(set(grams))
             if actions:
                 if style.end_mark:
@@ -634,28 +698,6 @@ class AgreementView(_ScalarView):
 
     # --- learning ------------------------------------------------------------------------------
 
-    @staticmethod
-    def _contexts(description: str, steps: list[tuple[str, tuple[str, ...]]]) -> list[tuple[str, frozenset[str]]]:
-        """Every action's event and context stems (its compound's clause, or the whole description)."""
-        lowered = description.lower()
-        whole: frozenset[str] | None = None
-        spans: list[tuple[int, int]] | None = None
-        result = []
-        for event, anchors in steps:
-            context = None
-            for anchor in anchors:
-                position = lowered.find(anchor.lower())
-                if position >= 0:
-                    spans = spans if spans is not None else clauses(description)
-                    begin, end = next(((b, e) for b, e in spans if b <= position < e), (0, len(description)))
-                    context = _context(description[begin:end])
-                    break
-            if context is None:
-                whole = whole if whole is not None else _context(description)
-                context = whole
-            result.append((event, context))
-        return result
-
     def fit(self, batches: Sequence[Batch], rows: Sequence[np.ndarray]) -> None:
         events: dict[str, int] = {}
         word_counts: dict[str, int] = {}
@@ -666,7 +708,7 @@ class AgreementView(_ScalarView):
                 description = batch.descriptions[row]
                 if not description.strip():
                     continue
-                for event, context in self._contexts(description, batch.steps[row]):
+                for event, context in batch.step_contexts[row]:
                     units += 1
                     events[event] = events.get(event, 0) + 1
                     counts = pairs.setdefault(event, {})
@@ -680,6 +722,7 @@ class AgreementView(_ScalarView):
 
     def load_state(self, state: dict) -> None:
         self.units, self.events = int(state["units"]), dict(state["events"])
+        self._tables: dict[str, tuple[dict[str, float], frozenset[str]]] = {}
         self.words, self.pairs = dict(state["words"]), {event: dict(c) for event, c in state["pairs"].items()}
         # the words that come with one event type in at least ``strong`` of their (several) units
         self._strong_types: dict[str, set[str]] = {word: set(types) for word, types in self._cue_types.items()}
@@ -690,27 +733,36 @@ class AgreementView(_ScalarView):
 
     # --- scoring -------------------------------------------------------------------------------
 
+    def _prior(self, event: str) -> float:
+        return (self.events.get(event, 0) + 1) / (self.units + len(ACTION_NAMES) + 1)
+
+    def _table(self, event: str) -> tuple[dict[str, float], frozenset[str]]:
+        """``P(event | word)`` of the words where it exceeds the prior (a word seen without the event, or
+        never seen, estimates at most the prior), built once per event."""
+        table = self._tables.get(event)
+        if table is None:
+            prior, counts = self._prior(event), self.pairs.get(event, {})
+            table = {
+                word: (count + self.beta * prior) / (self.words[word] + self.beta) for word, count in counts.items()
+            }
+            for word in self._cues.get(event, ()):
+                table[word] = max(table.get(word, 0.0), self.cue_support)
+            table = {word: value for word, value in table.items() if value > prior}
+            table = self._tables[event] = (table, frozenset(table))
+        return table
+
     def support(self, event: str, context: frozenset[str]) -> float:
         """The largest ``P(event | word)`` over the context words (1 for actions that stand for no step)."""
         if event in _UNCHECKED:
             return 1.0
-        prior = (self.events.get(event, 0) + 1) / (self.units + len(ACTION_NAMES) + 1)
-        counts = self.pairs.get(event, {})
-        cues = self._cues.get(event, frozenset())
-        best = prior
-        for word in context:
-            seen = self.words.get(word, 0)
-            estimate = (counts.get(word, 0) + self.beta * prior) / (seen + self.beta)
-            if word in cues:
-                estimate = max(estimate, self.cue_support)
-            best = max(best, estimate)
-        return best
+        table, keys = self._table(event)
+        return max([self._prior(event), *(table[word] for word in context & keys)])
 
     def _values(self, batch: Batch) -> np.ndarray:
         values = np.full((len(batch), 2), np.nan)
         for row, (description, steps) in enumerate(zip(batch.descriptions, batch.steps, strict=True)):
             if description.strip() and steps:
-                supports = [self.support(event, context) for event, context in self._contexts(description, steps)]
+                supports = [self.support(event, context) for event, context in batch.step_contexts[row]]
                 values[row, 0] = sum(value < self.threshold for value in supports)
                 values[row, 1] = min(supports)
         return values
@@ -735,26 +787,25 @@ class CoverageView(AgreementView):
             if not description.strip() or not steps:
                 continue
             present = {event.partition(":")[0] for event, _ in steps}
-            named = {frozenset(self._strong_types.get(_stem(word), ())) for word in words(description)}
-            values[row, 0] = sum(bool(types) and not types & present for types in named)
+            strong = self._strong_types
+            named = {frozenset(strong[word]) for word in batch.description_contexts[row] if word in strong}
+            values[row, 0] = sum(not types & present for types in named)
             amounts = {match.group(1) for match in _AMOUNT.finditer(description)}
             values[row, 1] = len(amounts - set(_NUMBER.findall(batch.actions[row])))
         return values
 
 
-@functools.lru_cache(maxsize=1 << 16)
-def _stem(word: str) -> str:
-    return stem(word)
-
-
 def _cue(phrase: str) -> str:
     """A cue word's context token: its stem, or the stems of a two-word phrase joined by ``_``."""
-    return "_".join(_stem(word) for word in phrase.split())
+    return "_".join(stem(word) for word in phrase.split())
 
 
 def _context(text: str) -> frozenset[str]:
     """The stems of the content words of ``text`` and of its adjacent pairs ("aqueous_layer")."""
-    stems = [_stem(word) for word in words(text) if word not in STOPWORDS]
+    return _tokens([stem(word) for word in words(text) if word not in STOPWORDS])
+
+
+def _tokens(stems: list[str]) -> frozenset[str]:
     return frozenset([*stems, *(f"{a}_{b}" for a, b in itertools.pairwise(stems))])
 
 

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,7 @@ DEFAULT_WEIGHTS: dict[str, float] = {
 FLAG_COLUMNS: tuple[str, ...] = ("crosscheck_failed", "seed_copy", "contaminated", "duplicate")
 CONFIG_NAME, ARRAYS_NAME = "selector_config.json", "selector_arrays.npz"
 FORMAT_VERSION = 1
+_DEDUP_ACTIONS = re.compile(r"[\W_]+")
 CONTAMINATION_NGRAM = 10  # words: a shared run this long is copied text, not a shared phrase
 
 
@@ -102,8 +104,8 @@ def _check_columns(dataset: datasets.Dataset, what: str, columns: Sequence[str] 
 
 
 def _dedup_key(text: str) -> int:
-    """A 64-bit key of the text's canonical form (:func:`~chemactor.selection.text.canonical_text`)."""
-    digest = hashlib.blake2b(canonical_text(text).encode("utf-8"), digest_size=8).digest()
+    """A 64-bit key of a text (stable across processes, unlike ``hash``)."""
+    digest = hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest()
     return int.from_bytes(digest, "little", signed=True)
 
 
@@ -143,13 +145,10 @@ class _CopyIndex:
         if not self.forms:
             return found
         for row, (description, names) in enumerate(zip(batch.descriptions, batch.compound_names, strict=True)):
-            if description.strip():
-                key, form = self.key_and_form(description, names)
-                choices = self.forms.get(key)
-                found[row] = (
-                    bool(choices)
-                    and process.extractOne(form, choices, scorer=fuzz.ratio, score_cutoff=threshold) is not None
-                )
+            choices = self.forms.get(content_signature(description, names)) if description.strip() else None
+            if choices:  # the form only matters, and is only computed, where the content is the same
+                form = canonical_text(mask_content(description, names))
+                found[row] = process.extractOne(form, choices, scorer=fuzz.ratio, score_cutoff=threshold) is not None
         return found
 
 
@@ -361,11 +360,14 @@ class DivergenceSelector:
             scores["contaminated"] |= np.array(
                 [_specific_actions(text) in self.held_out_actions for text in rows.actions]
             )
-        scores["_pair_key"] = [_dedup_key(f"{d}\x00{a}") for d, a in zip(rows.descriptions, rows.actions, strict=True)]
-        # rows without a description share no text: give each its own key (its row index)
-        scores["_text_key"] = [
-            _dedup_key(d) if d.strip() else i for i, d in zip(indices, rows.descriptions, strict=True)
+        # keys of the canonical description (trivial rewording ignored), alone and with the actions
+        canonical = rows.canonical_descriptions
+        scores["_pair_key"] = [
+            _dedup_key(f"{d}\x00{_DEDUP_ACTIONS.sub('', a.lower())}")
+            for d, a in zip(canonical, rows.actions, strict=True)
         ]
+        # rows without a description share no text: give each its own key (its row index)
+        scores["_text_key"] = [_dedup_key(d) if d else i for i, d in zip(indices, canonical, strict=True)]
         return scores
 
     def score(self, pool: datasets.Dataset, num_proc: int | None = None, **map_kwargs) -> datasets.Dataset:

@@ -9,6 +9,7 @@ is the content alone. Near-copies differ only in trivial form (case, spacing, a 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 
@@ -71,6 +72,7 @@ def words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def stem(word: str) -> str:
     """A crude stem that merges inflections of a procedure verb: added/adding/add, stirred/stir, washes/wash."""
     for suffix in _SUFFIXES:
@@ -115,23 +117,21 @@ def content_signature(text: str, names: Iterable[str]) -> str:
     return "|".join([*(name for _, name in found), *_DIGITS.findall(text)])
 
 
+_BRACKETED = re.compile(r"\([^()\[\]]*\)|\[[^()\[\]]*\]")
 _CLAUSE_BREAK = re.compile(r"(?:[,;:]|\.(?=\s))\s*(?:(?:and|then|followed by)\s+)?|\s(?:and|then|followed by)\s")
 
 
 def clauses(text: str) -> list[tuple[int, int]]:
     """Character spans of the clauses of ``text``: split at commas, semicolons, sentence ends and "and",
     but never inside parentheses (where quantities list their own commas)."""
-    depth, blocked = 0, []
-    for char in text:
-        if char in "([":
-            depth += 1
-        elif char in ")]":
-            depth = max(0, depth - 1)
-        blocked.append(depth > 0)
+    if "(" in text or "[" in text:  # blank out bracketed groups, innermost first, so no break is found there
+        searched, previous = text, None
+        while searched != previous:
+            previous, searched = searched, _BRACKETED.sub(lambda group: "#" * len(group.group()), searched)
+    else:
+        searched = text
     spans, start = [], 0
-    for match in _CLAUSE_BREAK.finditer(text):
-        if blocked[match.start()]:
-            continue
+    for match in _CLAUSE_BREAK.finditer(searched):
         spans.append((start, match.start()))
         start = match.end()
     spans.append((start, len(text)))
