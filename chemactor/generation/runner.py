@@ -521,7 +521,7 @@ class GenerationConfig:
     def __post_init__(self) -> None:
         for name in ("input", "examples"):
             value = getattr(self, name)
-            if value is not None and value not in INPUT_SOURCES and not Path(value).exists():
+            if value is not None and value not in INPUT_SOURCES and not _exists(value):
                 raise ConfigError(
                     f"{name}: {value!r} is neither a source ({', '.join(INPUT_SOURCES)}) nor an existing file or "
                     f"folder of records{closest(value, INPUT_SOURCES)}"
@@ -550,6 +550,14 @@ class GenerationConfig:
             raise ConfigError(f"{prefix}model: the transformers backend needs a local model directory")
         if (backend == "augment") != (self.resolved_steps() == "augment"):
             raise ConfigError(f"{prefix}steps: {self.resolved_steps()!r} does not go with the {backend} backend")
+
+
+def _exists(path: str) -> bool:
+    """Whether ``path`` exists; a name the system cannot even look up (too long, say) does not."""
+    try:
+        return Path(path).exists()
+    except (OSError, ValueError):
+        return False
 
 
 def run_from_config(
