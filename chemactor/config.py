@@ -44,7 +44,12 @@ _TYPE_NAMES: dict[type, str] = {
 
 
 def parse_config(
-    cls: type[T], raw: Mapping[str, Any] | None, *, path: str = "", source: str = "", forbidden: Mapping[str, str] = {}
+    cls: type[T],
+    raw: Mapping[str, Any] | None,
+    *,
+    path: str = "",
+    source: str = "",
+    forbidden: Mapping[str, str] | None = None,
 ) -> T:
     """``cls(**raw)`` after checking every key and value; raises :class:`ConfigError` naming the key path.
 
@@ -52,6 +57,7 @@ def parse_config(
     the message. ``forbidden`` maps field names the caller supplies itself to the reason they may not be set.
     """
     raw = {} if raw is None else raw
+    forbidden = forbidden or {}
     if not isinstance(raw, Mapping):
         raise _error(source, path or "the recipe", f"must be a mapping of keys, got {_describe(raw)}")
     fields = {field.name: field for field in dataclasses.fields(cls) if field.init}  # type: ignore[arg-type]
@@ -89,11 +95,6 @@ def check_value(value: Any, hint: Any, where: str, source: str = "") -> Any:
     module does not know (an enum, a class of another library): callers checking foreign dataclasses skip those.
     """
     return _check(value, hint, None, where, source)
-
-
-def config_keys(cls: type) -> list[str]:
-    """The keys a configuration class accepts (its init fields), in declaration order."""
-    return [field.name for field in dataclasses.fields(cls) if field.init]
 
 
 def _join(path: str, key: str) -> str:

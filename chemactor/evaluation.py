@@ -168,14 +168,14 @@ def evaluate_model(
     predictors = model if isinstance(model, Predictors) else load_predictors(model, batch_size, max_new_tokens)
     if isinstance(dataset, datasets.DatasetDict):
         if split not in dataset:
-            raise KeyError(f"no split {split!r} to evaluate on; the data has {', '.join(dataset)}")
+            raise InputError(f"no split {split!r} to evaluate on; the data has {', '.join(dataset)}")
         rows = dataset[split]
     else:
         rows = dataset
     d2a_rows = [row for row in rows if has_task(row, "d2a")]
     r2d_rows = [row for row in rows if has_task(row, "r2d")]
     if not d2a_rows and not r2d_rows:
-        raise ValueError(f"split {split!r} has no row with a description and actions or a reaction and description")
+        raise InputError(f"split {split!r} has no row with a description and actions or a reaction and description")
 
     output = Path(output_dir)
     output.mkdir(parents=True, exist_ok=True)

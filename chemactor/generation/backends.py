@@ -232,7 +232,7 @@ class EndpointBackend(Backend):
         super().__init__()
         self.urls = [url.rstrip("/") for url in ([urls] if isinstance(urls, str) else urls)]
         if not self.urls:
-            raise ValueError("EndpointBackend needs at least one endpoint URL")
+            raise ConfigError("endpoints: EndpointBackend needs at least one endpoint URL")
         if api not in ("chat", "generate"):
             raise ConfigError(
                 f"api: must be 'chat' or 'generate', got {api!r}{closest(str(api), ('chat', 'generate'))}"

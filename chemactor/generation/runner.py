@@ -92,9 +92,11 @@ class RunSettings:
 
     def __post_init__(self) -> None:
         if self.steps not in STEPS:
-            raise ValueError(f"steps must be one of {', '.join(STEPS)}, got {self.steps!r}")
+            raise ConfigError(
+                f"steps: must be one of {', '.join(STEPS)}, got {self.steps!r}{closest(self.steps, STEPS)}"
+            )
         if self.samples < 1:
-            raise ValueError(f"samples must be >= 1, got {self.samples}")
+            raise ConfigError(f"samples: must be at least 1, got {self.samples}")
 
 
 @dataclass
@@ -230,7 +232,7 @@ class GenerationRunner:
         self.settings = settings or RunSettings()
         augmenting = self.settings.steps == "augment"
         if augmenting != isinstance(backend, AugmentBackend):
-            raise ValueError(f"steps {self.settings.steps!r} does not go with a {type(backend).__name__}")
+            raise ConfigError(f"steps: {self.settings.steps!r} does not go with a {type(backend).__name__}")
         tasks = TASKS_OF_STEP[self.settings.steps]
         if self.settings.back_translate and "d2a" in tasks:
             tasks = (*tasks, "a2d")
@@ -252,7 +254,7 @@ class GenerationRunner:
         self.examples["a2d"] = self.examples["d2a"]
         missing = [task for task in self.prompts if self.settings.shots and not self.examples[task]]
         if missing:
-            raise ValueError(f"no few-shot examples for {', '.join(missing)}; pass examples or set shots=0")
+            raise ConfigError(f"examples: no few-shot examples for {', '.join(missing)}; pass examples or set shots=0")
 
     def identity(self) -> dict[str, Any]:
         """The settings that must match for a resume (endpoints may change, the model may not)."""
