@@ -15,6 +15,7 @@ flood stderr; the reason for a failure travels in :class:`InvalidSmilesError` in
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 from rdkit import Chem, rdBase
@@ -32,6 +33,8 @@ __all__ = [
     "reaction_precursors",
     "reaction_products",
     "reaction_roles",
+    "reaction_target",
+    "smiles_in_text",
 ]
 
 FRAGMENT_BOND = "~"
@@ -122,6 +125,68 @@ def reaction_precursors(reaction: str) -> list[str]:
 def reaction_products(reaction: str) -> list[str]:
     """The canonical products of ``reaction`` (``$-1$`` in a Smiles2Actions sequence), in order."""
     return _canonical_sides(reaction)[2]
+
+
+def reaction_target(text: str) -> str | None:
+    """The canonical molecule when ``text`` is a target (one molecule, or ``>>molecule``); ``None`` for a reaction.
+
+    A target asks for a procedure that makes the molecule, leaving the choice of starting materials open.
+    An unreadable target raises :class:`InvalidSmilesError`.
+    """
+    text = text.strip()
+    if ">" not in text or (text.startswith(">>") and ">" not in text[2:]):
+        return canonicalize_smiles(text.removeprefix(">>"))
+    return None
+
+
+# What SMILES written in prose look like: only SMILES characters outside bracket atoms, at least one atom,
+# and something prose words lack (a bond, branch, ring digit, bracket or aromatic atom). Chemical formulas
+# (SOCl2, K2CO3) share the alphabet but not the grammar, so a formula that fails to parse is not reported.
+_SMILES_CHARS = re.compile(r"[BCNOPSFIcnops0-9()=#$@+\-/\\%.*:~]+")
+_BRACKET_ATOM = re.compile(r"\[[^\[\]\s]*\]")
+_ATOM = re.compile(r"[BCNOPSFIcnops]")
+_SMILES_HINT = re.compile(r"[=#()\[\]0-9@]|[cnops]")
+_FORMULA = re.compile(r"(?:[A-Z][a-z]?\d*)+")
+# "4-bromophenol [Oc1ccc(Br)cc1]": a SMILES in square brackets after a name, as the target prompt asks
+_BRACKETED = re.compile(r"(?<![^\s(])\[((?:[^\[\]\s]|\[[^\[\]\s]*\])+)\](?=[\s,;.:)]|$)")
+
+
+def looks_like_smiles(word: str, *, bracketed: bool = False) -> bool:
+    """Whether ``word`` is written as SMILES rather than as a name or a formula (``bracketed``: the text put it
+    in square brackets after a name, which is already a sign, so no bond or ring is needed)."""
+    bare = _BRACKET_ATOM.sub("", word).replace("Cl", "C").replace("Br", "B")
+    if len(word) < 2 or (bare and not _SMILES_CHARS.fullmatch(bare)):
+        return False
+    has_atom = _ATOM.search(bare) or _BRACKET_ATOM.search(word)
+    return bool(has_atom and (bracketed or _SMILES_HINT.search(word)))
+
+
+def smiles_in_text(text: str) -> list[tuple[str, str | None]]:
+    """``(as written, canonical SMILES or None)`` for each SMILES the text writes, in order, repeats dropped.
+
+    ``None`` marks a SMILES that RDKit cannot read; a word that merely looks like one but is a chemical
+    formula (``SOCl2``) is left out.
+    """
+    found: dict[str, str | None] = {}
+    for match in _BRACKETED.finditer(text):
+        if looks_like_smiles(match[1], bracketed=True):
+            found.setdefault(match[1], _canonical_or_none(match[1]))
+    for word in _BRACKETED.sub(" ", text).split():
+        word = word.rstrip(".,;:")
+        while word.startswith("(") and word.endswith(")"):
+            word = word[1:-1]
+        if word not in found and looks_like_smiles(word):
+            canonical = _canonical_or_none(word)
+            if canonical is not None or not _FORMULA.fullmatch(word):
+                found[word] = canonical
+    return list(found.items())
+
+
+def _canonical_or_none(smiles: str) -> str | None:
+    try:
+        return canonicalize_smiles(smiles)
+    except InvalidSmilesError:
+        return None
 
 
 def _split_sides(reaction: str) -> list[str]:

@@ -218,7 +218,10 @@ def generate(
     config: Annotated[Path | None, typer.Option(help="YAML recipe (recipes/generate.yaml); flags override it.")] = None,
     input: Annotated[
         str | None,
-        typer.Option(help="Seed source (ord, paragraph2actions, smiles2actions, examples) or .jsonl/.parquet."),
+        typer.Option(
+            help="Seed source (ord, paragraph2actions, smiles2actions, examples), records (.jsonl/.parquet), "
+            "an ORD dataset (.pb/.pb.gz) or target molecules (.smi: SMILES and an optional name per line)."
+        ),
     ] = None,
     output_dir: Annotated[
         Path | None, typer.Option("--output-dir", "--output", "-o", help="Output folder (shards + manifest).")

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from tqdm.auto import tqdm
 
 from chemactor.actions import Action, ActionParseError, action_types, parse_actions, validate_actions
-from chemactor.chem import InvalidSmilesError, canonicalize_reaction, canonicalize_smiles
+from chemactor.chem import InvalidSmilesError, canonicalize_reaction, reaction_target
 from chemactor.data import AppendLog, RecordError, iter_jsonl, prompt_for, read_text_lines
 from chemactor.errors import ResumeError
 from chemactor.generation.backends import EndpointBackend, GenerationError, generate_local, render_prompt
@@ -312,11 +312,9 @@ def _canonical_reaction(reaction: str) -> str:
     A single molecule (or ``>>molecule``) is a target: the product-only reaction ``>>target`` asks the model
     for a procedure that makes it, leaving the choice of starting materials to the model.
     """
-    text = reaction.strip()
     try:
-        if ">" not in text or (text.startswith(">>") and ">" not in text[2:]):
-            return ">>" + canonicalize_smiles(text.removeprefix(">>"))
-        return canonicalize_reaction(text)
+        target = reaction_target(reaction)
+        return canonicalize_reaction(reaction) if target is None else ">>" + target
     except InvalidSmilesError as error:
         return Failure(f"invalid reaction SMILES: {error}", "invalid_smiles")
 

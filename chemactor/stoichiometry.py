@@ -31,7 +31,7 @@ from rdkit import Chem
 from rdkit.Chem import Descriptors
 
 from chemactor.actions.model import Action, Chemical, Yield, iter_chemicals
-from chemactor.chem import InvalidSmilesError, canonicalize_smiles, reaction_roles
+from chemactor.chem import InvalidSmilesError, canonicalize_smiles, reaction_roles, smiles_in_text
 
 __all__ = [
     "CHECKS",
@@ -479,19 +479,17 @@ def _names_match(known: str, mention: str) -> bool:
 
 
 _NAME_PART = re.compile(r"[-\d\[\](),']|yl$|ic$")
-_SMILES_HINT = re.compile(r"[=#\[\]@()0-9]|^[BCNOSPFIcnos][a-z]?[A-Z]")
 
 
 def _smiles_in(name: str) -> str | None:
-    """The canonical SMILES when the mention's last word is a SMILES (``"O=C(O)c1ccccc1"``), else ``None``.
+    """The canonical SMILES when the mention's last word is a SMILES (``"4-bromophenol [Oc1ccc(Br)cc1]"``).
 
-    Only words that look like SMILES (a bond, ring digit, bracket or branch) are tried, so that ordinary
-    words RDKit happens to read (``CO``, ``NO``) are not taken for molecules.
+    Only words written as SMILES (:func:`chemactor.chem.looks_like_smiles`) count, so ordinary words that
+    RDKit happens to read (``CO``, ``NO``) are not taken for molecules.
     """
     words = name.split()
-    if not words or not _SMILES_HINT.search(words[-1]):
-        return None
-    return _canonical_or_none(words[-1])
+    found = [canonical for _, canonical in smiles_in_text(words[-1])] if words else []
+    return found[-1] if found else None
 
 
 def _canonical_or_none(smiles: str) -> str | None:

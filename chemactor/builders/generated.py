@@ -2,8 +2,8 @@
 
 ``data_dir`` is a generation output directory holding JSONL shards (``*.jsonl``, ``*.jsonl.gz``) and/or
 parquet files at any depth (read in sorted path order), one such file, or a ``save_to_disk`` folder; the
-Open Reaction Database's own ``Dataset`` files (``*.pb``, ``*.pb.gz``) are read as records too
-(:mod:`chemactor.builders.ord_files`).
+Open Reaction Database's own ``Dataset`` files (``*.pb``, ``*.pb.gz``, :mod:`chemactor.builders.ord_files`)
+and target molecules (``*.smi``, :mod:`chemactor.builders.targets`) are read as records too.
 Provenance travels in ``meta`` (generator, prompt version, endpoint, cross-check verdicts, divergence
 scores); a top-level field outside the schema is moved into ``meta`` rather than lost. All rows go to one
 ``train`` split; each keeps its own ``split`` column. Ids must be unique.
@@ -27,10 +27,11 @@ import pyarrow.parquet as pq
 
 from chemactor.builders.drops import RowDrops
 from chemactor.builders.ord_files import ORD_PATTERNS, ORD_SUFFIXES, is_ord_file, ord_rows
+from chemactor.builders.targets import SMI_PATTERNS, SMI_SUFFIXES, is_smi_file, target_rows
 from chemactor.data import RECORD_FEATURES, RECORD_FIELDS, RecordError, iter_jsonl, update_meta, validate_record
 
-PATTERNS: tuple[str, ...] = ("*.jsonl", "*.jsonl.gz", "*.parquet", *ORD_PATTERNS)
-SUFFIXES: tuple[str, ...] = (".jsonl", ".jsonl.gz", ".parquet", *ORD_SUFFIXES)
+PATTERNS: tuple[str, ...] = ("*.jsonl", "*.jsonl.gz", "*.parquet", *ORD_PATTERNS, *SMI_PATTERNS)
+SUFFIXES: tuple[str, ...] = (".jsonl", ".jsonl.gz", ".parquet", *ORD_SUFFIXES, *SMI_SUFFIXES)
 
 
 @dataclass
@@ -106,6 +107,8 @@ def _rows(path: Path, drops: RowDrops) -> Iterator[tuple[str, dict[str, Any]]]:
         return _parquet_rows(path)
     if is_ord_file(path):
         return ord_rows(path, drops)
+    if is_smi_file(path):
+        return target_rows(path)
     return ((f"{path}:{line_no}", row) for line_no, row in iter_jsonl(path, on_error=drops.reject))
 
 

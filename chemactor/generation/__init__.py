@@ -5,10 +5,15 @@
 >>> runner = GenerationRunner(backend, RunSettings(steps="chain"), examples=read_inputs("examples"))  # doctest: +SKIP
 >>> print(runner.run(read_inputs("ord", data_dir, limit=1000), "out/generated"))  # doctest: +SKIP
 
+From target molecules instead of reactions (a ``.smi`` file works as ``read_inputs("targets.smi")``)::
+
+    runner.run(target_records(["Brc1ccc(OCc2ccccc2)cc1", ("CC(=O)Nc1ccccc1", "acetanilide")]), "out/targets")
+
 Without an endpoint, ``AugmentBackend`` with ``steps="augment"`` grows (description, actions) pairs by
 rule-based substitution, so the pipeline runs anywhere.
 """
 
+from chemactor.builders.targets import target_records
 from chemactor.generation.augment import Augmenter
 from chemactor.generation.backends import (
     AugmentBackend,
@@ -43,4 +48,5 @@ __all__ = [
     "crosscheck",
     "load_prompt",
     "read_inputs",
+    "target_records",
 ]

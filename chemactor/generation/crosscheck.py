@@ -15,10 +15,18 @@ from typing import Any
 
 from rapidfuzz import fuzz
 
-from chemactor.actions import SOLUTION, ActionParseError, iter_chemicals, parse_actions, validate_actions
-from chemactor.chem import InvalidSmilesError, reaction_products
+from chemactor.actions import (
+    SOLUTION,
+    Action,
+    ActionParseError,
+    Yield,
+    iter_chemicals,
+    parse_actions,
+    validate_actions,
+)
+from chemactor.chem import InvalidSmilesError, reaction_products, smiles_in_text
 from chemactor.generation.augment import numeric_values
-from chemactor.stoichiometry import Structures, check_amounts, mentions_from_actions
+from chemactor.stoichiometry import Structures, check_amounts, mentions_from_actions, mentions_from_text
 
 PLACEHOLDER = re.compile(r"^\$-?\d+\$$")
 NOT_COMPOUNDS = frozenset({SOLUTION})  # the solution made by the last MAKESOLUTION, not a compound name
@@ -55,11 +63,14 @@ def crosscheck(
     description: str,
     reaction_smiles: str = "",
     roles: Mapping[str, Sequence[Mapping[str, str]]] | None = None,
+    target: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Check ``actions`` (readable grammar) against ``description`` and the reaction, when known.
 
     Returns ``{"passed": bool, "checks": {name: bool}, "reasons": [str, ...]}``; a check that does not
-    apply (no reaction given, say) is absent from ``checks``.
+    apply (no reaction given, say) is absent from ``checks``. With a ``target`` (``{"smiles": canonical,
+    "name": ...}``: the procedure was written for a molecule, not a reaction) the checks that only a
+    target run has are added (see :func:`target_checks`) and ``reaction_smiles`` is ignored.
     """
     checks: dict[str, bool] = {}
     reasons: list[str] = []
@@ -69,6 +80,8 @@ def crosscheck(
         return {"passed": False, "checks": {"parse": False}, "reasons": [f"parse: {exc}"]}
     checks["parse"] = True
 
+    if target is not None:
+        reaction_smiles = ""
     problems = validate_actions(parsed, reaction_smiles or None)
     checks["valid"] = not problems
     reasons += [f"validate: {problem}" for problem in problems]
@@ -101,11 +114,18 @@ def crosscheck(
             if not checks["product_yielded"]:
                 reasons.append("product: no YIELD action")
 
+    resolved: dict[str, Any] = {}
+    if target is not None:
+        resolved = target_checks(parsed, description, target, checks, reasons)
+        roles = resolved["components"]
     try:
         structures = Structures.build(reaction_smiles or None, roles)
     except InvalidSmilesError:  # already reported above, with the product check
         structures = Structures.build(None, roles)
-    amounts = check_amounts(mentions_from_actions(parsed), structures)
+    # a target procedure names its compounds by SMILES in the text, so the text's amounts are the ones that
+    # can be tied to structures (the actions' amounts are tied to the text by quantities_agree)
+    mentions = mentions_from_text(description) if target is not None else mentions_from_actions(parsed)
+    amounts = check_amounts(mentions, structures)
     if amounts:
         checks["amounts_agree"] = all(check.agrees for check in amounts)
         reasons += [f"amounts: {check}" for check in amounts if not check.agrees]
@@ -116,4 +136,50 @@ def crosscheck(
         checks["reactants_in_description"] = not absent
         reasons += [f"reactant not in description: {name}" for name in absent]
 
-    return {"passed": not reasons, "checks": checks, "reasons": reasons}
+    verdict = {"passed": not reasons, "checks": checks, "reasons": reasons}
+    if resolved:
+        verdict["reaction_smiles"] = resolved["reaction_smiles"]
+    return verdict
+
+
+def target_reaction(description: str, target: str, actions: Sequence[Action] = ()) -> tuple[str, list[str]]:
+    """The reaction SMILES a target procedure states, and the SMILES it writes that RDKit cannot read.
+
+    The precursors are the SMILES the text and the actions name (in that order, the target itself left
+    out), so the row carries what could be resolved: ``A.B>>target``, or ``>>target`` at least.
+    """
+    written = smiles_in_text(description)
+    for chemical in iter_chemicals(actions):
+        written += smiles_in_text(chemical.name)
+    precursors = list(dict.fromkeys(c for _, c in written if c is not None and c != target))
+    unreadable = list(dict.fromkeys(word for word, canonical in written if canonical is None))
+    return f"{'.'.join(precursors)}>>{target}", unreadable
+
+
+def target_checks(
+    actions: Sequence[Action], description: str, target: Mapping[str, str], checks: dict[str, bool], reasons: list[str]
+) -> dict[str, Any]:
+    """What only a target run can check: the procedure yields the target, and the SMILES it names parse.
+
+    The target counts as yielded when a YIELD action or the text names it (by name, or by a SMILES that
+    is the same molecule). Adds to ``checks`` and ``reasons``; returns the reaction SMILES built from what
+    resolved and the components (named precursors, the target as product) for the amount checks.
+    """
+    smiles, name = target["smiles"], target.get("name") or ""
+    reaction, unreadable = target_reaction(description, smiles, actions)
+    checks["named_smiles_parse"] = not unreadable
+    reasons += [f"target: SMILES does not parse: {word}" for word in unreadable]
+    yields = [action.material.name for action in actions if isinstance(action, Yield)]
+
+    def names_target(text: str) -> bool:
+        return (bool(name) and mentioned(name, text)) or any(c == smiles for _, c in smiles_in_text(text))
+
+    checks["target_yielded"] = any(names_target(text) for text in yields) or names_target(description)
+    if not checks["target_yielded"]:
+        reasons.append(f"target: neither a YIELD action nor the text names the target {name or smiles}")
+    precursors = reaction.split(">>")[0]
+    components = {
+        "reagents": [{"name": "", "smiles": precursor} for precursor in precursors.split(".") if precursor],
+        "products": [{"name": name, "smiles": smiles}],
+    }
+    return {"reaction_smiles": reaction, "components": components}

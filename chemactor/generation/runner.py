@@ -2,8 +2,12 @@
 
 For every input record (and every sample of it) the runner asks the backend for a description (R2D),
 then for its action sequence (D2A), cross-checks the two against each other and the reaction, and
-appends the finished row to disk the moment it is done. ``steps`` picks the whole chain or one step
-(``r2d`` only; ``d2a`` over existing descriptions such as ORD procedures) or rule-based ``augment``.
+appends the finished row to disk the moment it is done. An input that is a target molecule (a ``.smi``
+line, or a record whose ``reaction_smiles`` is one molecule or ``>>molecule``) is described with the
+target prompt instead (a complete procedure that makes it); its cross-check adds the target checks and
+its row carries the reaction SMILES the procedure resolved (``named precursors>>target``). ``steps`` picks
+the whole chain or one step (``r2d`` only; ``d2a`` over existing descriptions such as ORD procedures) or
+rule-based ``augment``.
 
 Generation is slow and endpoints fail, so nothing done is ever lost. The output directory holds::
 
@@ -38,7 +42,7 @@ from tqdm.auto import tqdm
 
 from chemactor.actions import ACTION_NAMES
 from chemactor.builders import read_records
-from chemactor.chem import InvalidSmilesError, canonicalize_reaction
+from chemactor.chem import InvalidSmilesError, canonicalize_reaction, reaction_target
 from chemactor.config import parse_config
 from chemactor.data import (
     EXAMPLES_SOURCE,
@@ -61,11 +65,17 @@ from chemactor.generation.backends import (
     GenerationError,
     TransformersBackend,
 )
-from chemactor.generation.crosscheck import back_translation_similarity, crosscheck
+from chemactor.generation.crosscheck import back_translation_similarity, crosscheck, target_reaction
 from chemactor.generation.prompts import DEFAULT_VERSION, PromptFile, clean_completion, load_prompt
 
 STEPS: tuple[str, ...] = ("chain", "r2d", "d2a", "augment")
-TASKS_OF_STEP: dict[str, tuple[str, ...]] = {"chain": ("r2d", "d2a"), "r2d": ("r2d",), "d2a": ("d2a",), "augment": ()}
+# a target (one molecule, ``>>target``) is described with the target prompt wherever a reaction gets r2d's
+TASKS_OF_STEP: dict[str, tuple[str, ...]] = {
+    "chain": ("r2d", "target", "d2a"),
+    "r2d": ("r2d", "target"),
+    "d2a": ("d2a",),
+    "augment": (),
+}
 # what an input row must carry for each step
 REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "chain": ("reaction_smiles",),
@@ -125,8 +135,8 @@ class RunSummary:
 class ItemError(Exception):
     """A row that failed for a reason of its own, recorded like a failed request and the run goes on.
 
-    ``kind``: ``input`` (a field the step needs is missing), ``invalid_smiles`` (the reaction does not parse,
-    or is a single molecule where a reaction is needed), ``template`` (a prompt template failed on this row),
+    ``kind``: ``input`` (a field the step needs is missing), ``invalid_smiles`` (the reaction or target does
+    not parse), ``template`` (a prompt template failed on this row),
     ``crosscheck`` (the cross-check failed on this row's answers).
     """
 
@@ -252,6 +262,13 @@ class GenerationRunner:
             ],
         }
         self.examples["a2d"] = self.examples["d2a"]
+        # a reaction's (last) product and its procedure show what a target prompt asks for
+        self.examples["target"] = [
+            {**row, "target": product.get("smiles") or row["reaction_smiles"].split(">")[-1].split(".")[-1]}
+            | {"target_name": product.get("name") or ""}
+            for row in self.examples["r2d"]
+            for product in [(row["roles"].get("products") or [{}])[-1]]
+        ]
         missing = [task for task in self.prompts if self.settings.shots and not self.examples[task]]
         if missing:
             raise ConfigError(f"examples: no few-shot examples for {', '.join(missing)}; pass examples or set shots=0")
@@ -398,19 +415,32 @@ class GenerationRunner:
                 meta=meta,
             )
 
+        target: dict[str, str] | None = None
         if "r2d" in self.prompts or record.get("reaction_smiles"):
             try:
-                canonicalize_reaction(record["reaction_smiles"])
+                smiles = reaction_target(record["reaction_smiles"])
+                if smiles is None:
+                    canonicalize_reaction(record["reaction_smiles"])
+                else:
+                    target = {"smiles": smiles, "name": get_meta(record).get("target", {}).get("name") or ""}
+                    meta["target"] = target
             except InvalidSmilesError as exc:
                 if "r2d" in self.prompts:  # nothing to describe; d2a rows only use the reaction to cross-check
-                    raise ItemError(f"input {record['id']!r}: {exc}", kind="invalid_smiles") from None
+                    where = get_meta(record).get("target", {}).get("where")
+                    raise ItemError(
+                        f"input {record['id']!r}{f' ({where})' if where else ''}: {exc}", kind="invalid_smiles"
+                    ) from None
                 record = {**record, "reaction_smiles": ""}
         params = dict(self.settings.sampling)
         if params.get("seed") is not None:
             params["seed"] = int(params["seed"]) + item.sample  # distinct samples of one input
         meta.update(sampling=params, prompts={}, usage={}, endpoints={})
         description, actions = record.get("description") or "", ""
-        if "r2d" in self.prompts:
+        if target is not None and "target" in self.prompts:
+            shots = self._shots(item, "target")
+            prompt = self._render("target", examples=shots, target=target["smiles"], target_name=target["name"])
+            description = await self._ask(prompt, "target", params, meta)
+        elif "r2d" in self.prompts:
             prompt = self._render(
                 "r2d", examples=self._shots(item, "r2d"), reaction_smiles=record["reaction_smiles"], roles=roles or {}
             )
@@ -421,7 +451,8 @@ class GenerationRunner:
             )
             actions = await self._ask(prompt, "d2a", params, meta)
             try:
-                meta["crosscheck"] = crosscheck(actions, description, record.get("reaction_smiles") or "", roles)
+                reaction = record.get("reaction_smiles") or ""
+                meta["crosscheck"] = crosscheck(actions, description, reaction, roles, target=target)
             except Exception as exc:  # whatever one row's answer trips, the other rows go on
                 raise ItemError(f"cross-check failed: {type(exc).__name__}: {exc}", kind="crosscheck") from exc
         if "a2d" in self.prompts:
@@ -429,10 +460,15 @@ class GenerationRunner:
             back = await self._ask(prompt, "a2d", params, meta, allow_empty=True)
             similarity = back_translation_similarity(description, back)
             meta["crosscheck"]["back_translation"] = {"text": back, "similarity": similarity}
+        reaction_smiles = record.get("reaction_smiles") or ""
+        if target is not None:  # what the procedure resolved: its named precursors >> the target
+            reaction_smiles = (
+                meta.get("crosscheck", {}).get("reaction_smiles") or target_reaction(description, target["smiles"])[0]
+            )
         return make_record(
             id=item.id,
             source="generated",
-            reaction_smiles=record.get("reaction_smiles") or "",
+            reaction_smiles=reaction_smiles,
             description=description,
             actions=actions,
             split=record["split"],
@@ -495,7 +531,9 @@ class GenerationConfig:
     rejected, naming the key, before any input is read.
     """
 
-    input: str | None = None  # a seed source name or a records file (.jsonl / .parquet)
+    input: str | None = (
+        None  # a seed source name, records (.jsonl / .parquet), an ORD file (.pb[.gz]) or targets (.smi)
+    )
     data_dir: str | None = None
     split: Literal[SPLITS] | None = None  # type: ignore[valid-type]
     limit: int | None = field(default=None, metadata={"min": 0})
