@@ -58,7 +58,7 @@ def data_build(
     ] = "all",
     data_dir: Annotated[
         Path | None,
-        typer.Option(help="Reference data folder (../shared/data layout; upstream if omitted) or generation output."),
+        typer.Option(help="Reference data folder (as tests/data/reference; upstream if omitted) or generation output."),
     ] = None,
     skip_bad_rows: Annotated[bool, typer.Option(help="Drop and count unreadable rows instead of stopping.")] = False,
     overwrite: Annotated[
@@ -124,12 +124,16 @@ def metrics_push(
     name: Annotated[str, typer.Argument(help="action_extraction, procedure_generation or circle_review.")],
     repo_id: Annotated[str, typer.Option("--repo-id", help="Space repo on the Hub, ORG/NAME.")],
     private: Annotated[bool, typer.Option(help="Create the Space as private.")] = False,
+    requirement: Annotated[
+        str | None,
+        typer.Option(help="The Space's chemactor requirement (default chemactor==VERSION, the light core)."),
+    ] = None,
 ) -> None:
     """Publish metrics/NAME as a Gradio Space, so that `evaluate.load(REPO_ID)` works."""
     from chemactor.hub import ExportError, PublishError, push_metric
 
     try:
-        url = push_metric(name, repo_id, private=private)
+        url = push_metric(name, repo_id, private=private, requirement=requirement)
     except (ExportError, PublishError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
@@ -302,6 +306,9 @@ def train(
     """
     import json
 
+    from chemactor.errors import TRAIN_MODULES, require_extra
+
+    require_extra(TRAIN_MODULES, "train", "chemactor train")
     from chemactor.training import main as run_recipe
 
     metrics = run_recipe([str(recipe), *ctx.args])

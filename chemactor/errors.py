@@ -68,16 +68,27 @@ class FailedItemsError(ChemActorError):
     exit_code = EXIT_FAILED_ITEMS
 
 
-def require_extra(module: str, extra: str, purpose: str) -> None:
-    """Raise :class:`MissingExtraError` if ``module`` cannot be imported; call before a heavy import.
+# What training needs, by import name: the `train` extra of setup.cfg installs these.
+TRAIN_MODULES = ("torch", "transformers", "trl", "accelerate", "tokenizers")
+# What running a local model needs (inference, local generation backend): part of the same extra.
+LOCAL_MODEL_MODULES = ("torch", "transformers")
+
+
+def require_extra(modules: str | tuple[str, ...], extra: str, purpose: str) -> None:
+    """Raise :class:`MissingExtraError` if any of ``modules`` cannot be imported; call before a heavy import.
 
     One line says what to install, so a light install (``pip install chemactor``) fails clearly at the
     first command that needs torch or transformers rather than with an ``ImportError`` deep inside.
     """
     import importlib.util
 
-    if importlib.util.find_spec(module) is None:
-        raise MissingExtraError(f"{purpose} needs the '{extra}' extra: pip install 'chemactor[{extra}]'")
+    names = (modules,) if isinstance(modules, str) else modules
+    missing = [name for name in names if importlib.util.find_spec(name) is None]
+    if missing:
+        raise MissingExtraError(
+            f"{purpose} needs the '{extra}' extra ({', '.join(missing)} not installed): "
+            f"pip install 'chemactor[{extra}]' (install the CPU or CUDA torch build you want first)"
+        )
 
 
 def closest(name: str, choices: list[str] | tuple[str, ...] | set[str]) -> str:

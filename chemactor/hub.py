@@ -4,6 +4,9 @@ A dataset export is parquet per config and split plus a ``README.md`` whose YAML
 ``configs:``; that is what ``datasets`` 5 reads from a directory or a Hub repo (it no longer runs
 dataset scripts), so ``load_dataset(DIR, "ord")`` and ``load_dataset("org/name", "ord")`` work alike.
 Cards are rendered from the Jinja templates in ``model_cards/`` through huggingface_hub's card classes.
+Templates and metric modules are read as package resources (``chemactor/resources`` links to the top-level
+``model_cards/`` and ``metrics/`` in a checkout; a wheel carries copies), so an installed package publishes
+exactly what a checkout does.
 
 Publishing is one commit per push (card included), with typed errors: a refused or failed push raises
 :class:`PublishError` and never touches the local folder.
@@ -17,6 +20,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
+from importlib.resources import as_file, files
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +29,11 @@ from datasets.info import DatasetInfosDict
 from huggingface_hub import DatasetCard, DatasetCardData, HfApi, ModelCard, ModelCardData
 from huggingface_hub.errors import HfHubHTTPError
 
+from chemactor import __version__
 from chemactor.data import FIELD_DESCRIPTIONS
 from chemactor.errors import OutputError, PublishError
 
-TEMPLATES = Path(__file__).resolve().parents[1] / "model_cards"
-METRICS = Path(__file__).resolve().parents[1] / "metrics"
+RESOURCES = files("chemactor") / "resources"
 CARD = "README.md"
 
 
@@ -165,7 +169,7 @@ def dataset_card(
     DatasetInfosDict({name: _split_info(splits) for name, splits in configs.items()}).to_dataset_card_data(card_data)
     return DatasetCard.from_template(
         card_data,
-        template_path=str(TEMPLATES / "dataset_card.md"),
+        template_str=_template("dataset_card.md"),
         configs_described=described,
         fields=FIELD_DESCRIPTIONS,
         total_rows=total,
@@ -226,13 +230,34 @@ def push_folder(
     return commit.commit_url
 
 
-def push_metric(name: str, repo_id: str, *, private: bool = False, token: str | None = None) -> str:
-    """Publish ``metrics/<name>`` as a Gradio Space: ``evaluate.load(repo_id)`` then loads it from the Hub."""
-    folder = METRICS / name
-    if not (folder / f"{name}.py").is_file():
-        known = sorted(path.name for path in METRICS.iterdir() if (path / f"{path.name}.py").is_file())
-        raise ExportError(f"no metric module {name!r} in {METRICS}; known: {', '.join(known)}")
-    return push_folder(folder, repo_id, repo_type="space", private=private, token=token)
+def push_metric(
+    name: str, repo_id: str, *, private: bool = False, token: str | None = None, requirement: str | None = None
+) -> str:
+    """Publish the metric module ``name`` (``metrics/<name>``) as a Gradio Space: ``evaluate.load(repo_id)``
+    then loads it from the Hub.
+
+    The Space's ``requirements.txt`` asks for the light core, no extras (a metric needs no torch), pinned to
+    this version: ``chemactor==<version>``. ``requirement`` replaces that line where no package index has the
+    version (a Git or wheel URL, say). Returns the commit URL.
+    """
+    metrics = RESOURCES / "metrics"
+    if not (metrics / name / f"{name}.py").is_file():
+        known = sorted(entry.name for entry in metrics.iterdir() if (entry / f"{entry.name}.py").is_file())
+        raise ExportError(f"no metric module {name!r} in the package; known: {', '.join(known)}")
+    with as_file(metrics / name) as source, tempfile.TemporaryDirectory(prefix="chemactor-space-") as staging:
+        shutil.copytree(source, staging, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
+        path = Path(staging) / "requirements.txt"
+        core = requirement or f"chemactor=={__version__}"
+        lines = [core if line.strip() == "chemactor" else line for line in path.read_text(encoding="utf-8").split("\n")]
+        path.write_text("\n".join(lines), encoding="utf-8")
+        return push_folder(
+            staging, repo_id, repo_type="space", private=private, token=token, commit_message=f"Upload metric {name}"
+        )
+
+
+def _template(name: str) -> str:
+    """The card template ``model_cards/<name>``, as shipped in the package."""
+    return (RESOURCES / "model_cards" / name).read_text(encoding="utf-8")
 
 
 def _split_info(splits: datasets.DatasetDict) -> datasets.DatasetInfo:
@@ -287,7 +312,7 @@ def model_card(
     )
     return ModelCard.from_template(
         card_data,
-        template_path=str(TEMPLATES / "model_card.md"),
+        template_str=_template("model_card.md"),
         base_model=base_model,
         architecture=config.model_type,
         parameters=sum(parameter.numel() for parameter in model.parameters()),

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from chemactor.actions import Action, ActionParseError, action_types, parse_actions, validate_actions
 from chemactor.chem import InvalidSmilesError, canonicalize_reaction, reaction_target
 from chemactor.data import AppendLog, RecordError, iter_jsonl, prompt_for, read_text_lines
-from chemactor.errors import ResumeError
+from chemactor.errors import LOCAL_MODEL_MODULES, ResumeError, require_extra
 from chemactor.generation.backends import EndpointBackend, GenerationError, generate_local, render_prompt
 
 # Words whose trailing dot does not end a sentence in experimental text ("ca. 5 mL", "sat. aq. NaHCO3").
@@ -98,6 +98,7 @@ class ModelCompleter:
 
     @classmethod
     def from_pretrained(cls, path_or_repo: str, max_new_tokens: int = 256, **kwargs: Any) -> ModelCompleter:
+        require_extra(LOCAL_MODEL_MODULES, "train", "a local model (--model; an --endpoint needs no extra)")
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(path_or_repo)

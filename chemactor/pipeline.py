@@ -39,7 +39,7 @@ import yaml
 from chemactor import __version__
 from chemactor.config import parse_config
 from chemactor.data import EXAMPLES_SOURCE, SPLITS
-from chemactor.errors import ConfigError, FailedItemsError, closest
+from chemactor.errors import TRAIN_MODULES, ConfigError, FailedItemsError, closest, require_extra
 from chemactor.evaluation import EvaluationConfig
 from chemactor.generation.runner import INPUT_SOURCES, GenerationConfig
 from chemactor.selection.divergence import DIVERGENCES
@@ -220,6 +220,7 @@ class PipelineConfig:
 
     def training_arguments(self, output_dir: Path) -> tuple[Any, Any, Any]:
         """The SFT recipe's ``(ScriptArguments, SFTConfig, ModelConfig)`` for the training section."""
+        require_extra(TRAIN_MODULES, "train", "the pipeline's training stage (run it with --until selection)")
         from chemactor.training import parse_recipe_dict
 
         try:

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chemactor.scoring.review import Review, parse_review, peer_review, reviewer_backends
+from chemactor.generation.backends import endpoint_backends
+from chemactor.scoring.review import Review, parse_review, peer_review
 
 REFERENCES = ["ADD water; STIR for 2 h; FILTER.", "ADD THF; ADD NaH; CONCENTRATE."]
 PREDICTIONS = [REFERENCES[0], "ADD THF; CONCENTRATE."]
@@ -48,12 +49,12 @@ def reviewers(tgi_server):
     }
 
 
-def _specs(servers: dict) -> list[dict]:
-    return [{"url": server.url, "name": name, "backoff": 0.01} for name, server in servers.items()]
+def _reviewers(servers: dict) -> dict:
+    return endpoint_backends([{"url": s.url, "name": name, "backoff": 0.01} for name, s in servers.items()], api="chat")
 
 
 def test_review_and_debate(reviewers):
-    result = peer_review(PREDICTIONS, REFERENCES, _specs(reviewers), debate_rounds=1)
+    result = peer_review(PREDICTIONS, REFERENCES, _reviewers(reviewers), debate_rounds=1)
 
     first, debate = result["rounds"]
     assert first["reviewer_scores"] == {"exact": pytest.approx(0.6), "chatty": 0.8, "confused": None}
@@ -74,7 +75,7 @@ def test_review_and_debate(reviewers):
 
 
 def test_debate_prompts_show_the_other_readable_reviews(reviewers):
-    peer_review(PREDICTIONS[:1], REFERENCES[:1], _specs(reviewers), debate_rounds=1)
+    peer_review(PREDICTIONS[:1], REFERENCES[:1], _reviewers(reviewers), debate_rounds=1)
     debate_prompt = _prompt(reviewers["exact"].payloads[-1])
     assert "Your previous review: score 1.0: same steps" in debate_prompt
     assert "- score 0.8: close {enough}" in debate_prompt
@@ -85,7 +86,8 @@ def test_debate_prompts_show_the_other_readable_reviews(reviewers):
 def test_failed_requests_are_counted_not_dropped(tgi_server):
     broken = tgi_server(exact_reviewer, faults={"422": 1.0})
     working = tgi_server(exact_reviewer)
-    result = peer_review(PREDICTIONS, REFERENCES, [broken.url, working.url], debate_rounds=0)
+    reviewers = endpoint_backends([broken.url, working.url], api="chat")
+    result = peer_review(PREDICTIONS, REFERENCES, reviewers, debate_rounds=0)
     (only,) = result["rounds"]
     assert only["unparsable_by_reviewer"] == {broken.url: 2, working.url: 0}
     assert result["reviews"][broken.url][0][0]["problem"].startswith("request failed (validation)")
@@ -95,14 +97,16 @@ def test_failed_requests_are_counted_not_dropped(tgi_server):
 
 def test_unknown_prompt_version_is_named():
     with pytest.raises(ValueError, match="no peer_review prompt of version 'v9'; known versions: v1"):
-        peer_review(PREDICTIONS, REFERENCES, ["http://127.0.0.1:1"], prompt_version="v9")
+        peer_review(PREDICTIONS, REFERENCES, endpoint_backends(["http://127.0.0.1:1"]), prompt_version="v9")
 
 
 def test_reviewer_names_must_be_distinct():
-    with pytest.raises(ValueError, match="two reviewers are named"):
-        reviewer_backends(["http://127.0.0.1:1", "http://127.0.0.1:1"])
+    with pytest.raises(ValueError, match="two endpoints are named"):
+        endpoint_backends(["http://127.0.0.1:1", "http://127.0.0.1:1"])
+    with pytest.raises(ValueError, match="no endpoint given"):
+        endpoint_backends([])
     with pytest.raises(ValueError, match="at least one reviewer"):
-        reviewer_backends([])
+        peer_review(PREDICTIONS, REFERENCES, {})
 
 
 @pytest.mark.parametrize(

@@ -41,7 +41,7 @@ from huggingface_hub.errors import (
 )
 from tqdm.auto import tqdm
 
-from chemactor.errors import ConfigError, EndpointError, closest
+from chemactor.errors import LOCAL_MODEL_MODULES, ConfigError, EndpointError, closest, require_extra
 from chemactor.generation.augment import Augmenter
 
 Prompt = str | Sequence[Mapping[str, str]]
@@ -418,6 +418,26 @@ class EndpointBackend(Backend):
                 await client.close()
 
 
+def endpoint_backends(specs: Sequence[str | Mapping[str, Any]], **defaults: Any) -> dict[str, EndpointBackend]:
+    """Name -> :class:`EndpointBackend` for each spec: a URL, or ``{"url": ..., "model": ..., "name": ...}``.
+
+    Extra keys of a spec, and ``defaults`` under them, are backend options (``api``, ``max_retries``, ...).
+    A backend is named by its ``name``, else its model and URL, so two models served at one URL stay apart
+    (peer review reports each reviewer by this name).
+    """
+    backends: dict[str, EndpointBackend] = {}
+    for spec in specs:
+        options = {**defaults, **({"url": spec} if isinstance(spec, str) else spec)}
+        url, name = options.pop("url"), options.pop("name", None)
+        name = name or (f"{options['model']}@{url}" if options.get("model") else url)
+        if name in backends:
+            raise ValueError(f"two endpoints are named {name!r}; give each a distinct 'name'")
+        backends[name] = EndpointBackend(url, **options)
+    if not backends:
+        raise ValueError("no endpoint given: at least one URL or {'url': ...} spec is needed")
+    return backends
+
+
 class TransformersBackend(Backend):
     """Generate with a local causal LM directory (``from_pretrained``), batching concurrent requests.
 
@@ -428,6 +448,7 @@ class TransformersBackend(Backend):
 
     def __init__(self, model_path: str | Path, batch_size: int = 8, device: str | None = None) -> None:
         super().__init__()
+        require_extra(LOCAL_MODEL_MODULES, "train", "the transformers generation backend")
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.model_path = str(model_path)

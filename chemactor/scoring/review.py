@@ -7,8 +7,11 @@ sees the others' scores and rationales and may revise. Reported per round: each 
 consensus, how closely the reviewers agree, and how many answers could not be read (counted, never
 silently dropped). Answers are read as JSON with a regular-expression fallback; nothing is ever evaluated.
 
-Reviewers are reached through :class:`chemactor.generation.backends.EndpointBackend` (TGI or any
-OpenAI-compatible server, chat API), which brings retries and bounded concurrency.
+A reviewer is any object with the :class:`Reviewer` method (answers for many prompts, in order, a failure
+returned in place). Scoring sits below generation, so the caller builds the reviewers: the ``circle_review``
+metric module, for example, turns endpoint specs into :class:`~chemactor.generation.backends.EndpointBackend`
+reviewers (TGI or any OpenAI-compatible server, chat API, with retries and bounded concurrency) through
+``endpoint_backends``.
 """
 
 from __future__ import annotations
@@ -21,11 +24,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
 
-from chemactor.generation.backends import Backend, EndpointBackend, GenerationError
 from chemactor.scoring.action_metrics import check_pairs
 
 PROMPT_VERSION = "v1"
@@ -38,6 +40,23 @@ TASKS: dict[str, str] = {
 }
 
 _SCORE = re.compile(r"score\W{0,4}(-?\d+(?:\.\d+)?)", re.IGNORECASE)
+
+
+class Answer(Protocol):
+    """A reviewer's answer to one prompt."""
+
+    text: str
+
+
+class Reviewer(Protocol):
+    """What peer review needs from a reviewer LLM (``EndpointBackend`` has it).
+
+    ``generate_many`` answers every prompt, in input order; a prompt that could not be answered comes back
+    as an exception in its place (its ``kind``, when it has one, is reported), so one failed request costs
+    one review, not the run.
+    """
+
+    def generate_many(self, items: Sequence[str], **params: Any) -> Sequence[Answer | Exception]: ...
 
 
 @dataclass(frozen=True)
@@ -99,34 +118,11 @@ def prompt_template(name: str, version: str = PROMPT_VERSION) -> Template:
     return environment.get_template(f"{name}_{version}.jinja")
 
 
-def reviewer_backends(reviewers: Mapping[str, Backend] | Sequence[str | Mapping[str, Any]]) -> dict[str, Backend]:
-    """Name -> backend for every reviewer.
-
-    Accepts backends by name, or endpoint specs: a URL, or ``{"url": ..., "model": ..., "name": ...}``
-    (extra keys go to :class:`EndpointBackend`, e.g. ``max_retries``). A reviewer is named by its
-    ``name``, else its model and URL, so two models served at one URL stay apart.
-    """
-    if isinstance(reviewers, Mapping):
-        backends = dict(reviewers)
-    else:
-        backends = {}
-        for spec in reviewers:
-            options = {"url": spec} if isinstance(spec, str) else dict(spec)
-            url, name = options.pop("url"), options.pop("name", None)
-            name = name or (f"{options['model']}@{url}" if options.get("model") else url)
-            if name in backends:
-                raise ValueError(f"two reviewers are named {name!r}; give each a distinct 'name'")
-            backends[name] = EndpointBackend(url, api="chat", **options)
-    if not backends:
-        raise ValueError("peer review needs at least one reviewer")
-    return backends
-
-
-def _ask(backend: Backend, prompts: list[str], params: Mapping[str, Any]) -> list[Review]:
-    answers = backend.generate_many(prompts, **params)
+def _ask(reviewer: Reviewer, prompts: list[str], params: Mapping[str, Any]) -> list[Review]:
+    answers = reviewer.generate_many(prompts, **params)
     return [
-        Review(None, problem=f"request failed ({answer.kind}): {answer}")
-        if isinstance(answer, GenerationError)
+        Review(None, problem=f"request failed ({getattr(answer, 'kind', type(answer).__name__)}): {answer}")
+        if isinstance(answer, Exception)
         else parse_review(answer.text)
         for answer in answers
     ]
@@ -164,7 +160,7 @@ def _round_summary(names: list[str], reviews: dict[str, list[Review]]) -> dict[s
 def peer_review(
     predictions: Sequence[str],
     references: Sequence[str],
-    reviewers: Mapping[str, Backend] | Sequence[str | Mapping[str, Any]],
+    reviewers: Mapping[str, Reviewer],
     debate_rounds: int = 1,
     task: str = "d2a",
     prompt_version: str = PROMPT_VERSION,
@@ -173,6 +169,7 @@ def peer_review(
 ) -> dict[str, Any]:
     """Review every (prediction, reference) pair by every reviewer, then debate ``debate_rounds`` times.
 
+    ``reviewers`` maps a reviewer's name (as reported) to the reviewer.
     Returns ``rounds`` (round 0 is the independent review, then one entry per debate round, each as in
     :func:`_round_summary`), the final ``consensus``, ``agreement`` and ``unparsable`` (summed over
     rounds), and ``reviews``: every answer, ``reviews[reviewer][round][sample]``, for inspection.
@@ -182,14 +179,15 @@ def peer_review(
         raise ValueError(f"unknown task {task!r}; known: {', '.join(TASKS)}")
     if debate_rounds < 0:
         raise ValueError(f"debate_rounds must be >= 0, got {debate_rounds}")
-    backends = reviewer_backends(reviewers)
-    names = list(backends)
+    if not reviewers:
+        raise ValueError("peer review needs at least one reviewer")
+    names = list(reviewers)
     params = {"max_tokens": max_tokens, "temperature": temperature}
     pairs = list(zip(predictions, references, strict=True))
 
     first = prompt_template("peer_review", prompt_version)
     prompts = [first.render(task=TASKS[task], prediction=p, reference=r) for p, r in pairs]
-    history = [{name: _ask(backends[name], prompts, params) for name in names}]
+    history = [{name: _ask(reviewers[name], prompts, params) for name in names}]
     debate = prompt_template("peer_review_debate", prompt_version)
     for _ in range(debate_rounds):
         previous = history[-1]
@@ -205,7 +203,7 @@ def peer_review(
                 )
                 for i, (prediction, reference) in enumerate(pairs)
             ]
-            current[name] = _ask(backends[name], prompts, params)
+            current[name] = _ask(reviewers[name], prompts, params)
         history.append(current)
 
     rounds = [_round_summary(names, reviews) for reviews in history]

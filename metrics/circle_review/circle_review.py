@@ -84,5 +84,8 @@ class CircleReview(evaluate.Metric):
         if self.config_name == "peer_review":
             if not reviewers:
                 raise ValueError("peer_review needs reviewers: endpoint URLs or {'url', 'model', ...} dicts")
-            return peer_review(predictions, references, reviewers, **options)
+            # imported here: only this mode talks to endpoints, and round_trip must load without that stack
+            from chemactor.generation.backends import endpoint_backends
+
+            return peer_review(predictions, references, endpoint_backends(reviewers, api="chat"), **options)
         return circle_scores(predictions, references, descriptions)
