@@ -29,7 +29,8 @@ SHIPPED = Path(__file__).with_name("data") / "reference"
 METRICS = ("action_extraction", "procedure_generation", "circle_review")
 HEAVY = {"torch", "transformers", "trl", "accelerate", "tokenizers"}
 UPPER_LAYERS = {"chemactor.generation", "chemactor.training", "chemactor.inference", "chemactor.evaluation"}
-LIGHT = ("chemactor.actions", "chemactor.chem", "chemactor.data", "chemactor.scoring", "chemactor.selection")
+LIGHT = ("chemactor.actions", "chemactor.builders", "chemactor.chem", "chemactor.data", "chemactor.scoring")
+LIGHT += ("chemactor.selection", "chemactor.hub")
 
 
 def _loaded_by(code: str, cwd: Path) -> dict[str, list[str]]:
