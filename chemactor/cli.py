@@ -250,6 +250,10 @@ def generate(
     max_new_tokens: Annotated[int | None, typer.Option(help="Sampling: new tokens per answer.")] = None,
     temperature: Annotated[float | None, typer.Option(help="Sampling temperature.")] = None,
     retry_failed: Annotated[bool, typer.Option(help="Retry the items that failed in earlier runs.")] = False,
+    shard: Annotated[
+        str | None,
+        typer.Option(help="i/n: do shard i (0 to n-1) of the inputs, split by id, into OUTPUT/shard-i-of-n/."),
+    ] = None,
 ) -> None:
     """Generate (description, actions) rows with an LLM endpoint, a local model or rule-based augmentation.
 
@@ -273,6 +277,7 @@ def generate(
         "model": model,
         "max_concurrency": max_concurrency,
         "samples": samples,
+        "shard": shard,
     }
     options.update({name: value for name, value in flags.items() if value is not None})
     sampling = {"max_new_tokens": max_new_tokens, "temperature": temperature}

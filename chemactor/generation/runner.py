@@ -14,6 +14,7 @@ Generation is slow and endpoints fail, so nothing done is ever lost. The output 
     OUTPUT/manifest.json              settings, prompt hashes and backend that made the rows; run history
     OUTPUT/shards/part-NNNNN.jsonl    one file per run; one chemactor.data record per line
     OUTPUT/failures/part-NNNNN.ndjson {"id", "input_id", "error": {kind, message, ...}, "time"} per failed item
+    OUTPUT/index/part-NNNNN.ids       the id of each row of the matching shard, one per line (resume reads these)
 
 (Failures are newline-delimited JSON but not records, hence not ``.jsonl``, which record readers collect.)
 Each line is written with one ``os.write`` of the complete line (to a file opened for appending) and
@@ -21,23 +22,31 @@ fsynced at most every ``fsync_interval`` seconds, so a killed run loses only the
 at worst leaves a final line without its newline, which the next run truncates before appending.
 Rerunning the same command resumes: rows already written are skipped, failed items are skipped too
 unless ``retry_failed`` is set. Row ids are ``<input id>/<sample>``, stable across runs.
+
+Inputs stream: the runner takes the next input only when one of its ``max_in_flight`` items finishes, and
+the finished ids are held as 64-bit keys (:class:`FinishedIds`), so memory does not grow with a million
+inputs and a resume does not parse a million rows. ``shard=(i, n)`` (``--shard i/n``) keeps the inputs whose
+id falls in shard ``i`` of ``n``; n processes or machines given one input list write ``shard-i-of-n/``
+folders side by side, which read back (``read_records`` / ``load_generated`` on the parent) as one dataset.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import random
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence, Sized
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
 import jinja2
+import numpy as np
 from tqdm.auto import tqdm
 
 from chemactor.actions import ACTION_NAMES
@@ -151,6 +160,57 @@ class ItemError(Exception):
 # --- on-disk store ----------------------------------------------------------------------------------
 
 
+def id_key(row_id: str) -> int:
+    """A 64-bit key of an id: what the finished-id index holds (8 bytes per row, whatever the id's length)."""
+    return int.from_bytes(hashlib.blake2b(row_id.encode("utf-8"), digest_size=8).digest(), "little", signed=True)
+
+
+def shard_of(input_id: str, shards: int) -> int:
+    """The shard (0 to ``shards - 1``) an input belongs to: a function of its id alone, the same on every machine."""
+    return int.from_bytes(hashlib.blake2b(input_id.encode("utf-8"), digest_size=8).digest(), "little") % shards
+
+
+class FinishedIds:
+    """The ids of the rows on disk as a sorted array of 64-bit keys: 8 MB for a million rows, loaded in a blink.
+
+    Each shard file ``shards/part-N.jsonl`` has an index ``index/part-N.ids`` with one id per line, appended
+    right after its row. A shard with more lines than its index (a kill between the two writes, or a folder
+    written before indexes existed) has its index rebuilt from the rows, so the index never misses a row.
+    """
+
+    def __init__(self, keys: np.ndarray) -> None:
+        self.keys = np.unique(keys)
+
+    @classmethod
+    def load(cls, directory: Path) -> FinishedIds:
+        parts = []
+        for shard in sorted(directory.glob("shards/part-*.jsonl")):
+            index = directory / "index" / f"{shard.stem}.ids"
+            ids = index.read_text(encoding="utf-8").split("\n")[:-1] if index.exists() else []
+            if len(ids) != _count_lines(shard):
+                ids = [str(row_id) for row_id in read_records(shard)["id"]]
+                index.parent.mkdir(parents=True, exist_ok=True)
+                index.write_text("".join(f"{row_id}\n" for row_id in ids), encoding="utf-8")
+            parts.append(np.fromiter((id_key(row_id) for row_id in ids), dtype=np.int64, count=len(ids)))
+        return cls(np.concatenate(parts) if parts else np.empty(0, dtype=np.int64))
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __contains__(self, row_id: object) -> bool:
+        key = id_key(str(row_id))
+        position = int(np.searchsorted(self.keys, key))
+        return position < len(self.keys) and int(self.keys[position]) == key
+
+
+def _count_lines(path: Path) -> int:
+    count = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 22):
+            count += chunk.count(b"\n")
+    return count
+
+
 class OutputStore:
     """The output directory: finished ids, failures, the manifest, and this run's append-only files."""
 
@@ -164,9 +224,19 @@ class OutputStore:
         part = 1 + max((int(path.name[5:10]) for path in logs), default=-1)
         self.rows = AppendLog(self.directory / "shards" / f"part-{part:05d}.jsonl", fsync_interval)
         self.failures = AppendLog(self.directory / "failures" / f"part-{part:05d}.ndjson", fsync_interval)
+        self._index_path = self.directory / "index" / f"part-{part:05d}.ids"
+        self._index: int | None = None
 
-    def finished_ids(self) -> set[str]:
-        return {row_id for path in self.directory.glob("shards/*.jsonl") for row_id in read_records(path)["id"]}
+    def finished_ids(self) -> FinishedIds:
+        return FinishedIds.load(self.directory)
+
+    def append_row(self, row: Mapping[str, Any]) -> None:
+        """The row, then its id in the index (a kill in between is repaired by :meth:`FinishedIds.load`)."""
+        self.rows.append(row)
+        if self._index is None:
+            self._index_path.parent.mkdir(parents=True, exist_ok=True)
+            self._index = os.open(self._index_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.write(self._index, f"{row['id']}\n".encode())
 
     def failed_ids(self) -> set[str]:
         return {row["id"] for path in self.directory.glob("failures/*.ndjson") for _, row in iter_jsonl(path)}
@@ -190,6 +260,9 @@ class OutputStore:
     def close(self) -> None:
         self.rows.close()
         self.failures.close()
+        if self._index is not None:
+            os.close(self._index)
+            self._index = None
 
 
 def read_inputs(
@@ -289,8 +362,13 @@ class GenerationRunner:
         *,
         retry_failed: bool = False,
         progress: bool = True,
+        shard: tuple[int, int] | None = None,
     ) -> RunSummary:
-        """Generate every missing row of ``inputs`` into ``output_dir``; safe to kill and rerun."""
+        """Generate every missing row of ``inputs`` into ``output_dir``; safe to kill and rerun.
+
+        ``inputs`` are read lazily, one window of ``max_in_flight`` items at a time, so memory does not grow
+        with their number. ``shard=(i, n)`` keeps the inputs of shard ``i`` of ``n`` (:func:`shard_of`).
+        """
         store = OutputStore(output_dir, self.settings.fsync_interval)
         manifest = store.read_manifest()
         identity = self.identity()
@@ -304,16 +382,23 @@ class GenerationRunner:
             )
         if changed:  # nothing was written with the old settings: their failures say nothing about the new ones
             store.set_aside_failures()
-        items = self._items(inputs)
-        skip = finished if retry_failed else finished | store.failed_ids()
-        todo = [item for item in items if item.id not in skip]
-        summary = RunSummary(output_dir=str(output_dir), skipped=len(items) - len(todo))
+        failed = set() if retry_failed else store.failed_ids()
+        summary = RunSummary(output_dir=str(output_dir))
+
+        def todo() -> Iterator[_Item]:
+            for item in self._items(inputs, shard):
+                if item.id in finished or item.id in failed:
+                    summary.skipped += 1
+                else:
+                    yield item
+
         runs = [*manifest.get("runs", []), {"started": _now(), "status": "running", "shard": store.rows.path.name}]
         store.write_manifest({"format": MANIFEST_FORMAT, **identity, "runs": runs})
         started = time.monotonic()
         status = "interrupted"
         try:
-            asyncio.run(self._run_all(todo, store, summary, progress))
+            total = len(inputs) * self.settings.samples if isinstance(inputs, Sized) and shard is None else None
+            asyncio.run(self._run_all(todo(), total, store, summary, progress))
             status = "complete" if not summary.failed else "complete with failures"
         except EndpointError:
             status = "stopped: endpoint unreachable"
@@ -342,47 +427,61 @@ class GenerationRunner:
             )
         return summary
 
-    def _items(self, inputs: Iterable[Mapping[str, Any]]) -> list[_Item]:
-        items, seen = [], set()
+    def _items(self, inputs: Iterable[Mapping[str, Any]], shard: tuple[int, int] | None) -> Iterator[_Item]:
+        seen: set[int] = set()  # 64-bit keys, not the ids: a million inputs cost tens of MB, not hundreds
         for record in inputs:
-            if record["id"] in seen:
+            if shard is not None and shard_of(record["id"], shard[1]) != shard[0]:
+                continue
+            key = id_key(record["id"])
+            if key in seen:
                 raise RecordError(f"input id {record['id']!r} occurs twice; ids must be unique across the inputs")
-            seen.add(record["id"])
-            items += [_Item(f"{record['id']}/{k}", record, k) for k in range(self.settings.samples)]
-        return items
+            seen.add(key)
+            for k in range(self.settings.samples):
+                yield _Item(f"{record['id']}/{k}", record, k)
 
-    async def _run_all(self, items: list[_Item], store: OutputStore, summary: RunSummary, progress: bool) -> None:
-        bar = tqdm(total=len(items), desc=f"generate ({self.settings.steps})", unit="row", disable=not progress)
-        limit = asyncio.Semaphore(self.settings.max_in_flight)
+    async def _run_all(
+        self, items: Iterator[_Item], total: int | None, store: OutputStore, summary: RunSummary, progress: bool
+    ) -> None:
+        """Keep at most ``max_in_flight`` items running, taking the next input only when one finishes."""
+        bar = tqdm(total=total, desc=f"generate ({self.settings.steps})", unit="row", disable=not progress)
 
         async def one(item: _Item) -> None:
-            async with limit:
-                try:
-                    row = await self._generate(item)
-                except (GenerationError, ItemError) as exc:
-                    error = exc.to_dict()
-                    summary.failed[error["kind"]] += 1
-                    # An endpoint that never answered says nothing about the row: not recorded, so the next
-                    # run asks again without --retry-failed (the backend stops the run if it stays down).
-                    never_answered = isinstance(self.backend, Backend) and not self.backend.stats["requests"]
-                    if not (error["kind"] in UNREACHABLE_KINDS and never_answered):
-                        store.failures.append(
-                            {"id": item.id, "input_id": item.record["id"], "error": error, "time": _now()}
-                        )
-                else:
-                    store.rows.append(row)
-                    summary.done += 1
-                    verdict = get_meta(row).get("crosscheck")
-                    summary.crosscheck_failed += bool(verdict) and not verdict["passed"]
+            try:
+                row = await self._generate(item)
+            except (GenerationError, ItemError) as exc:
+                error = exc.to_dict()
+                summary.failed[error["kind"]] += 1
+                # An endpoint that never answered says nothing about the row: not recorded, so the next
+                # run asks again without --retry-failed (the backend stops the run if it stays down).
+                never_answered = isinstance(self.backend, Backend) and not self.backend.stats["requests"]
+                if not (error["kind"] in UNREACHABLE_KINDS and never_answered):
+                    store.failures.append(
+                        {"id": item.id, "input_id": item.record["id"], "error": error, "time": _now()}
+                    )
+            else:
+                store.append_row(row)
+                summary.done += 1
+                verdict = get_meta(row).get("crosscheck")
+                summary.crosscheck_failed += bool(verdict) and not verdict["passed"]
             bar.update()
             if isinstance(self.backend, Backend):
                 bar.set_postfix(
                     failed=sum(summary.failed.values()), retries=self.backend.stats["retries"], refresh=False
                 )
 
+        running: set[asyncio.Task[None]] = set()
         try:
-            await asyncio.gather(*(one(item) for item in items))
+            for item in items:
+                if len(running) >= self.settings.max_in_flight:
+                    finished, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                    for task in finished:
+                        task.result()  # an error that stops the run (an unreachable endpoint) stops it here
+                running.add(asyncio.create_task(one(item)))
+            for task in asyncio.as_completed(running):
+                await task
         finally:
+            for task in running:
+                task.cancel()
             bar.close()
             if isinstance(self.backend, Backend):
                 await self.backend.aclose()
@@ -557,6 +656,8 @@ class GenerationConfig:
     back_translate: bool = False
     seed: int = 0
     max_in_flight: int = field(default=256, metadata={"min": 1})
+    # "i/n": this process does shard i (0 to n-1) of the inputs, split by id, into OUTPUT/shard-i-of-n/
+    shard: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("input", "examples"):
@@ -566,6 +667,21 @@ class GenerationConfig:
                     f"{name}: {value!r} is neither a source ({', '.join(INPUT_SOURCES)}) nor an existing file or "
                     f"folder of records{closest(value, INPUT_SOURCES)}"
                 )
+
+    def shard_numbers(self) -> tuple[int, int] | None:
+        """``(i, n)`` of ``shard`` (checked: ``0 <= i < n``), or ``None`` when the run is not sharded."""
+        if self.shard is None:
+            return None
+        index, _, count = self.shard.partition("/")
+        if not (index.isdigit() and count.isdigit() and int(index) < int(count)):
+            raise ConfigError(f"shard: expected i/n with 0 <= i < n (e.g. 0/3), got {self.shard!r}")
+        return int(index), int(count)
+
+    def resolved_output_dir(self) -> Path:
+        """The output folder, or its ``shard-i-of-n`` subfolder: shards of one input list never share files."""
+        assert self.output_dir is not None
+        shard = self.shard_numbers()
+        return Path(self.output_dir) / f"shard-{shard[0]}-of-{shard[1]}" if shard else Path(self.output_dir)
 
     def resolved_backend(self) -> str:
         return self.backend or ("endpoint" if self.endpoints else "augment")
@@ -578,6 +694,7 @@ class GenerationConfig:
         for required in ("input", "output_dir"):
             if not getattr(self, required):
                 raise ConfigError(f"{required} is required")
+        self.shard_numbers()
         self.check_backend()
 
     def check_backend(self, path: str = "") -> None:
@@ -611,7 +728,8 @@ def run_from_config(
     options.check_complete()
     assert options.input is not None and options.output_dir is not None
     backend_name, steps = options.resolved_backend(), options.resolved_steps()
-    inputs = read_inputs(options.input, options.data_dir, options.split, options.limit)
+    # a Dataset, not a list: rows are read from its memory-mapped Arrow table as the runner takes them
+    inputs = read_records(options.input, data_dir=options.data_dir, split=options.split, limit=options.limit)
     backend: Backend | AugmentBackend
     if backend_name == "endpoint":
         backend = EndpointBackend(
@@ -641,4 +759,10 @@ def run_from_config(
     needs_examples = steps != "augment" and settings.shots > 0
     examples = read_inputs(options.examples, options.data_dir) if needs_examples else []
     runner = GenerationRunner(backend, settings, examples)
-    return runner.run(inputs, options.output_dir, retry_failed=retry_failed, progress=progress)
+    return runner.run(
+        inputs,
+        options.resolved_output_dir(),
+        retry_failed=retry_failed,
+        progress=progress,
+        shard=options.shard_numbers(),
+    )
