@@ -121,7 +121,7 @@ COLUMN_TYPES = [
     st.floats(allow_nan=True),
     st.lists(st.integers(-5, 5), max_size=2),
     st.binary(max_size=4),
-    st.dictionaries(st.sampled_from(["a", "b"]), st.integers(), min_size=1),
+    st.dictionaries(st.sampled_from(["a", "b"]), st.integers(-5, 5), min_size=1),
 ]
 
 

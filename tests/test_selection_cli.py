@@ -86,8 +86,8 @@ def test_select_reports_bad_input(tmp_path):
             "1",
         ],
     )
-    assert (
-        result.exit_code == 1 and "ref.jsonl:1: missing field(s) id, source, reaction_smiles, actions" in result.output
+    assert result.exit_code == 1 and "ref.jsonl:1: missing field(s) id, source, reaction_smiles, actions" in str(
+        result.exception
     )
 
 

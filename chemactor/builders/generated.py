@@ -67,15 +67,41 @@ class ChemActorGenerated(datasets.GeneratorBasedBuilder):
         ]
 
     def _generate_examples(self, files: list[Path]) -> Iterator[tuple[str, dict[str, str]]]:
-        for path in files:
-            for where, row in _rows(path, self.dropped):
-                try:
-                    record = _as_record(row)
-                except RecordError as exc:
-                    self.dropped.reject(where, exc)
-                    continue
-                if self.dropped.is_new(record["id"], where):
-                    yield where, record
+        yield from iter_records(files, self.dropped)
+
+
+def iter_records(files: list[Path], dropped: RowDrops) -> Iterator[tuple[str, dict[str, str]]]:
+    """``(where, record)`` for every good row of ``files`` (from :func:`record_files`), in order.
+
+    A bad row or a repeated id goes to ``dropped`` (which raises, or counts it when skipping bad rows).
+    """
+    for path in files:
+        for where, row in _rows(path, dropped):
+            try:
+                record = _as_record(row)
+            except RecordError as exc:
+                dropped.reject(where, exc)
+                continue
+            if dropped.is_new(record["id"], where):
+                yield where, record
+
+
+def records_table(files: list[Path], dropped: RowDrops, batch_size: int = 10_000) -> pyarrow.Table:
+    """The good rows of ``files`` as one Arrow table of the record columns (see :func:`iter_records`).
+
+    The rows the builder yields, without its per-example encoding (several times slower on plain string
+    columns), so reading a large pool costs its validation and little else.
+    """
+    schema = RECORD_FEATURES.arrow_schema
+    batches, columns = [], {name: [] for name in RECORD_FIELDS}
+    for _, record in iter_records(files, dropped):
+        for name in RECORD_FIELDS:
+            columns[name].append(record[name])
+        if len(columns["id"]) >= batch_size:
+            batches.append(pyarrow.table(columns, schema=schema))
+            columns = {name: [] for name in RECORD_FIELDS}
+    batches.append(pyarrow.table(columns, schema=schema))
+    return pyarrow.concat_tables(batches)
 
 
 def is_saved_dataset(path: Path) -> bool:

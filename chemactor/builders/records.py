@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import datasets
+from datasets.table import InMemoryTable
 
 from chemactor.builders.drops import RowDrops
-from chemactor.builders.generated import ChemActorGenerated
+from chemactor.builders.generated import ChemActorGenerated, record_files, records_table
 from chemactor.builders.ord_files import is_ord_file
 from chemactor.builders.seeds import ChemActorSeeds
 from chemactor.data import EXAMPLES_SOURCE, RECORD_FEATURES, RECORD_FIELDS, SEED_SOURCES, SPLITS, text_hash
@@ -83,8 +84,9 @@ def read_records(
             raise InputError(
                 f"{spec!s} is not a seed source{closest(str(spec), known)} ({', '.join(known)}), a folder or a file"
             )
-        built, builder = _prepare(ChemActorGenerated, data_dir=str(path), skip_bad_rows=skip_bad_rows)
-        drops, dataset = builder.dropped, built["train"]
+        drops = RowDrops(skip_bad_rows)
+        table = records_table(record_files(path), drops)
+        dataset = datasets.Dataset(InMemoryTable(table), info=datasets.DatasetInfo(features=RECORD_FEATURES))
         if split is not None:
             dataset = dataset.filter(lambda row: row["split"] == split)
     if limit is not None:
