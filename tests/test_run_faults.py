@@ -67,15 +67,15 @@ def test_null_and_choiceless_answers_fail_their_row_only(tgi_server, tmp_path, a
     assert len(shard_rows(tmp_path)) == len(REACTIONS)
 
 
-def test_single_molecules_and_invalid_reactions_fail_their_row_without_a_request(tgi_server, tmp_path):
+def test_invalid_reactions_fail_their_row_without_a_request(tgi_server, tmp_path):
     server = tgi_server(example_responder())
-    poison = [
-        make_record(id="one-molecule", source="test", reaction_smiles="CC(=O)Nc1ccccc1"),
+    poison = [  # (a single molecule is a target the chain describes, not a poison row)
+        make_record(id="pentavalent", source="test", reaction_smiles="CC(C)(C)(C)(C)C>>CC"),
         make_record(id="not-smiles", source="test", reaction_smiles="C1CC(>>X(("),
     ]
     summary = chain_runner(server.url).run([poison[0], *REACTIONS, poison[1]], tmp_path, progress=False)
     assert summary.failed == {"invalid_smiles": 2} and summary.done == len(REACTIONS)
-    assert failures(tmp_path) == {"one-molecule/0": "invalid_smiles", "not-smiles/0": "invalid_smiles"}
+    assert failures(tmp_path) == {"pentavalent/0": "invalid_smiles", "not-smiles/0": "invalid_smiles"}
     assert sum(server.requests.values()) == 2 * len(REACTIONS)  # nothing was asked for the poison rows
     again = chain_runner(server.url).run([poison[0], *REACTIONS, poison[1]], tmp_path, progress=False)
     assert (again.done, again.skipped) == (0, len(REACTIONS) + 2)
