@@ -13,8 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import datasets
+import pyarrow as pa
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from chemactor.builders import build_seeds, read_records
@@ -139,8 +140,13 @@ def typed_tables(draw) -> list[dict]:
 @SLOW_FUZZ
 @given(typed_tables(), st.booleans())
 def test_read_records_parquet_with_wrong_types(rows: list[dict], skip_bad_rows: bool) -> None:
+    try:  # what Arrow itself cannot store (an integer beyond 64 bits) never reaches a reader
+        table = datasets.Dataset.from_list(rows)
+    except (OverflowError, pa.ArrowException):
+        assume(False)
+
     def write_and_read(path: Path) -> None:
-        datasets.Dataset.from_list(rows).to_parquet(str(path))
+        table.to_parquet(str(path))
         read_records(path, skip_bad_rows=skip_bad_rows)
 
     only_chemactor_errors(write_and_read, "rows.parquet", b"")
