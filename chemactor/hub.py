@@ -15,26 +15,35 @@ Publishing is one commit per push (card included), with typed errors: a refused 
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import json
-import os
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from importlib.resources import as_file, files
 from pathlib import Path
 from typing import Any
 
 import datasets
 from datasets.info import DatasetInfosDict
-from huggingface_hub import DatasetCard, DatasetCardData, HfApi, ModelCard, ModelCardData
+from huggingface_hub import (
+    CommitOperationAdd,
+    DatasetCard,
+    DatasetCardData,
+    EvalResult,
+    HfApi,
+    ModelCard,
+    ModelCardData,
+)
 from huggingface_hub.errors import HfHubHTTPError
 
 from chemactor import __version__
-from chemactor.data import FIELD_DESCRIPTIONS
+from chemactor.data import FIELD_DESCRIPTIONS, prompt_for
 from chemactor.errors import OutputError, PublishError
 
 RESOURCES = files("chemactor") / "resources"
 CARD = "README.md"
+REPRODUCE_DIR = "reproduce"
 
 
 class ExportError(OutputError):
@@ -52,18 +61,24 @@ def export_dataset(
     pretty_name: str = "ChemActor seeds",
     overwrite: bool = False,
     inputs: Sequence[str | Path] = (),
+    reproduction: Mapping[str, Path | bytes] | None = None,
 ) -> Path:
     """Write ``configs`` as ``<config>/<split>-00000-of-00001.parquet`` plus a dataset card; return the folder.
 
-    ``summaries`` (per config: dropped rows by reason, cross-split texts, build time) go into the card. The
-    files written are listed in a manifest (``.chemactor-export.json``), which is what ``overwrite`` removes
-    and what :func:`push_dataset` uploads: files someone else put in the folder are never deleted, replaced
-    or published. An existing non-empty folder is refused unless ``overwrite``, and so is an output folder
+    ``summaries`` (per config: dropped rows by reason, cross-split texts, build time) go into the card.
+    ``reproduction`` (path under ``reproduce/`` -> a file or its bytes: the recipe, manifest, prompt
+    templates and selection report that made the data) is written beside the data and listed in the card;
+    ``load_dataset`` ignores it, since the card's ``configs:`` name the data files. The files written are
+    listed in a manifest (``.chemactor-export.json``), which is what ``overwrite`` removes and what
+    :func:`push_dataset` uploads: files someone else put in the folder are never deleted, replaced or
+    published. An existing non-empty folder is refused unless ``overwrite``, and so is an output folder
     that is, contains or lies inside one of ``inputs`` (the data the export was built from).
     """
     output = Path(output_dir)
     _refuse_overlap(output, inputs)
-    files = [CARD, *(f"{name}/{split}-00000-of-00001.parquet" for name, splits in configs.items() for split in splits)]
+    reproduced = {f"{REPRODUCE_DIR}/{name}": source for name, source in sorted((reproduction or {}).items())}
+    parquet = [f"{name}/{split}-00000-of-00001.parquet" for name, splits in configs.items() for split in splits]
+    files = [CARD, *parquet, *reproduced]
     if output.exists() and any(output.iterdir()):
         if not overwrite:
             raise ExportError(f"{output} is not empty; pass overwrite=True (--overwrite) to replace its export")
@@ -88,7 +103,11 @@ def export_dataset(
         (output / name).mkdir(parents=True, exist_ok=True)
         for split, rows in splits.items():
             rows.to_parquet(str(output / name / f"{split}-00000-of-00001.parquet"))
-    dataset_card(configs, output, summaries=summaries or {}, pretty_name=pretty_name).save(output / CARD)
+    for name, source in reproduced.items():
+        (output / name).parent.mkdir(parents=True, exist_ok=True)
+        (output / name).write_bytes(source if isinstance(source, bytes) else Path(source).read_bytes())
+    card = dataset_card(configs, output, summaries=summaries or {}, pretty_name=pretty_name, reproduction=[*reproduced])
+    card.save(output / CARD)
     return output
 
 
@@ -125,6 +144,7 @@ def dataset_card(
     *,
     summaries: Mapping[str, Mapping[str, Any]],
     pretty_name: str,
+    reproduction: Sequence[str] = (),
 ) -> DatasetCard:
     """The card of an export in ``folder``: YAML ``configs:`` for ``load_dataset``, then sizes and provenance."""
     described = []
@@ -173,6 +193,7 @@ def dataset_card(
         configs_described=described,
         fields=FIELD_DESCRIPTIONS,
         total_rows=total,
+        reproduction=list(reproduction),
     )
 
 
@@ -210,7 +231,7 @@ def push_folder(
     if not folder.is_dir():
         raise ExportError(f"nothing to push: {folder} is not a folder")
     api = HfApi(token=token)
-    try:
+    with _publishing(f"pushing {folder} to {repo_type} repo {repo_id!r}"):
         # a Space must name its SDK; metric Spaces (the only Spaces published here) are Gradio apps
         space_sdk = "gradio" if repo_type == "space" else None
         api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True, space_sdk=space_sdk)
@@ -222,12 +243,19 @@ def push_folder(
             allow_patterns=list(allow_patterns) if allow_patterns is not None else None,
             ignore_patterns=[".*", "**/.*", "**/.*/**", ".*/**"],
         )
+    return commit.commit_url
+
+
+@contextlib.contextmanager
+def _publishing(what: str) -> Iterator[None]:
+    """Turn any Hub failure (refused token, server error, unreachable endpoint) into :class:`PublishError`."""
+    try:
+        yield
     except HfHubHTTPError as exc:
         status = exc.response.status_code if exc.response is not None else None
-        raise PublishError(f"pushing {folder} to {repo_type} repo {repo_id!r} failed: {exc}", status) from exc
+        raise PublishError(f"{what} failed: {exc}", status) from exc
     except OSError as exc:  # connection refused, DNS, offline mode
-        raise PublishError(f"pushing {folder} to {repo_type} repo {repo_id!r} failed: {exc}") from exc
-    return commit.commit_url
+        raise PublishError(f"{what} failed: {exc}") from exc
 
 
 def push_metric(
@@ -284,8 +312,50 @@ def _size_category(rows: int) -> str:
 
 # --- models -----------------------------------------------------------------------------------------------
 
+# What a model repo needs, as file-name patterns of the trained folder's top level: config and weights
+# (full or sharded, safetensors or torch, or a PEFT adapter), the tokenizer, the card and the training facts.
+# Anything else the trainer leaves there (checkpoints, optimizer and scheduler states, trainer state, RNG
+# files, training_args.bin, logs) is never pushed.
+MODEL_FILES: tuple[str, ...] = (
+    "config.json",
+    "generation_config.json",
+    "model.safetensors",
+    "model-*-of-*.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model-*-of-*.bin",
+    "pytorch_model.bin.index.json",
+    "adapter_config.json",
+    "adapter_model.safetensors",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "vocab.json",
+    "vocab.txt",
+    "merges.txt",
+    "tokenizer.model",
+    "chat_template.jinja",
+    "chat_template.json",
+    CARD,
+    "training_facts.json",
+)
+TRAINING_FACTS = "training_facts.json"
+# The evaluation report goes beside the model, under evaluation/ (the card links it).
+EVALUATION_FILES: tuple[str, ...] = ("report.md", "report.json", "predictions.jsonl", "plots/*.png")
+EVALUATION_DIR = "evaluation"
+# The headline scores of an evaluation report that go into the card's model-index: report section -> metrics
+# (the names of chemactor.scoring and the metric modules). huggingface_hub keeps one task per dataset and split
+# in a model-index, so the three conversions share one task entry and their metrics carry the task's prefix.
+EVALUATED_METRICS: dict[str, tuple[str, ...]] = {
+    "d2a": ("full_sentence_accuracy", "partial_accuracy_0.75", "levenshtein_similarity", "modified_bleu", "validity"),
+    "r2d": ("bleu", "rouge1", "rouge2", "rougeL"),
+    "circle": ("circle_score",),
+}
+EVALUATED_TASK = "Synthesis procedures: description to actions (d2a), reaction to description (r2d), circle review"
 
-def model_card(
+
+def model_facts(
     model: Any,
     *,
     base_model: str | None,
@@ -294,35 +364,28 @@ def model_card(
     tasks: Sequence[str],
     metrics: Mapping[str, float],
     training_args: Any,
-) -> ModelCard:
-    """The card of a fine-tuned model: what it started from, what it learned from (with licenses), how well.
+    train_rows: int | None = None,
+    chat: bool = False,
+) -> dict[str, Any]:
+    """What a trained model's card says, as JSON: saved beside the model so the card can be re-rendered later.
 
-    A model trained on share-alike data (ORD, CC-BY-SA-4.0) is carded under that license, the
-    conservative reading; otherwise the seeds' MIT applies.
+    The publish stage adds what only it knows (the dataset repo, the evaluation report) without loading the
+    model again, and a core install without torch can do it.
     """
-    licenses = sorted({source["license"] for source in sources if source.get("license")})
     config = model.config
-    card_data = ModelCardData(
-        license="cc-by-sa-4.0" if "cc-by-sa-4.0" in licenses else (licenses[0] if licenses else None),
-        language=["en"],
-        library_name="transformers",
-        pipeline_tag="text-generation",
-        base_model=base_model,
-        tags=["chemistry", "synthesis", "actions", "chemactor", "sft", "trl"],
-    )
-    return ModelCard.from_template(
-        card_data,
-        template_str=_template("model_card.md"),
-        base_model=base_model,
-        architecture=config.model_type,
-        parameters=sum(parameter.numel() for parameter in model.parameters()),
-        layers=getattr(config, "num_hidden_layers", None),
-        hidden_size=getattr(config, "hidden_size", None),
-        sources=list(sources),
-        generated=dict(generated) if generated else None,
-        tasks=list(tasks),
-        metrics={name: value for name, value in sorted(metrics.items()) if isinstance(value, (int, float))},
-        hyperparameters={
+    return {
+        "base_model": base_model,
+        "architecture": config.model_type,
+        "parameters": sum(parameter.numel() for parameter in model.parameters()),
+        "layers": getattr(config, "num_hidden_layers", None),
+        "hidden_size": getattr(config, "hidden_size", None),
+        "chat": chat,
+        "sources": [dict(source) for source in sources],
+        "generated": dict(generated) if generated else None,
+        "train_rows": train_rows,
+        "tasks": list(tasks),
+        "metrics": {name: value for name, value in sorted(metrics.items()) if isinstance(value, (int, float))},
+        "hyperparameters": {
             name: getattr(getattr(training_args, name), "value", getattr(training_args, name))  # enums by value
             for name in (
                 "learning_rate",
@@ -337,26 +400,131 @@ def model_card(
                 "seed",
             )
         },
-        world_size=training_args.world_size,
+        "world_size": training_args.world_size,
+    }
+
+
+def eval_results(
+    report: Mapping[str, Any], *, dataset_id: str, dataset_name: str, dataset_config: str | None, split: str
+) -> list[EvalResult]:
+    """The headline scores of an evaluation report (``chemactor.evaluation``) as model-index entries."""
+    results = []
+    for section, names in EVALUATED_METRICS.items():
+        scores = report.get(section) or {}
+        for name in names:
+            if isinstance(scores.get(name), (int, float)):
+                metric = name if section == "circle" else f"{section}_{name}"
+                results.append(
+                    EvalResult(
+                        task_type="text-generation",
+                        task_name=EVALUATED_TASK,
+                        dataset_type=dataset_id,
+                        dataset_name=dataset_name,
+                        dataset_config=dataset_config,
+                        dataset_split=split,
+                        metric_type=metric,
+                        metric_name=metric,
+                        metric_value=round(float(scores[name]), 4),
+                    )
+                )
+    return results
+
+
+def render_model_card(
+    facts: Mapping[str, Any],
+    *,
+    repo_id: str | None = None,
+    dataset_repo: str | None = None,
+    evaluation: Sequence[EvalResult] = (),
+) -> ModelCard:
+    """The card of a fine-tuned model from its :func:`model_facts`: what it started from, what it learned from
+    (with licenses, the published dataset), how well it does (a ``model-index`` when ``evaluation`` is given)
+    and how to use it.
+
+    A model trained on share-alike data (ORD, CC-BY-SA-4.0) is carded under that license, the conservative
+    reading; otherwise the seeds' MIT applies.
+    """
+    licenses = sorted({source["license"].lower() for source in facts["sources"] if source.get("license")})
+    card_data = ModelCardData(
+        license="cc-by-sa-4.0" if "cc-by-sa-4.0" in licenses else (licenses[0] if licenses else None),
+        language=["en"],
+        library_name="transformers",
+        pipeline_tag="text-generation",
+        base_model=facts["base_model"],
+        datasets=[dataset_repo] if dataset_repo else None,
+        model_name=(repo_id or "chemactor-model").split("/")[-1] if evaluation else None,
+        eval_results=list(evaluation) or None,
+        tags=["chemistry", "synthesis", "actions", "chemactor", "sft", "trl"],
+    )
+    example = "The mixture was stirred for 2 h at 25 °C and concentrated."
+    return ModelCard.from_template(
+        card_data,
+        template_str=_template("model_card.md"),
+        **facts,
+        repo=repo_id or "<this repo or folder>",
+        dataset_repo=dataset_repo,
+        evaluation=list(evaluation),
+        evaluation_dir=EVALUATION_DIR if evaluation else None,
+        example=example,
+        example_prompt=prompt_for("d2a", example),
     )
 
 
-def push_model(folder: str | Path, repo_id: str, *, private: bool = False, token: str | None = None) -> str:
-    """Push a trained model folder (weights, tokenizer, card) as the model repo ``repo_id``; returns the commit URL.
+def push_model(
+    folder: str | Path,
+    repo_id: str,
+    *,
+    private: bool = False,
+    token: str | None = None,
+    card: ModelCard | None = None,
+    evaluation_dir: str | Path | None = None,
+) -> str:
+    """Push a trained model folder as the model repo ``repo_id`` in one commit; returns the commit URL.
 
-    Only the top-level files go: checkpoints and logs (subfolders) stay local. The files are hard-linked
-    (copied across file systems) into a staging folder, so a multi-gigabyte model is not duplicated on disk.
+    Only :data:`MODEL_FILES` go (config, weights, tokenizer, card, training facts): checkpoints, optimizer,
+    scheduler and RNG states, the trainer state and logs stay local. ``card`` replaces the folder's
+    ``README.md``; ``evaluation_dir`` (an evaluation report) goes under ``evaluation/``.
     """
     folder = Path(folder)
     if not (folder / "config.json").is_file():
         raise ExportError(f"{folder} holds no saved model (config.json missing); train or save it first")
-    with tempfile.TemporaryDirectory(prefix="chemactor-push-") as staging:
-        for path in folder.iterdir():
-            if path.is_file():
-                try:
-                    os.link(path, Path(staging) / path.name)
-                except OSError:
-                    shutil.copy2(path, Path(staging) / path.name)
-        return push_folder(
-            staging, repo_id, private=private, token=token, commit_message=f"Upload {folder.name} with chemactor"
+    files: dict[str, Path | bytes] = {
+        path.name: path
+        for path in sorted(folder.iterdir())
+        if path.is_file() and any(fnmatch.fnmatch(path.name, pattern) for pattern in MODEL_FILES)
+    }
+    if not any(name.endswith((".safetensors", ".bin")) for name in files):
+        raise ExportError(f"{folder} holds no model weights (*.safetensors or pytorch_model*.bin)")
+    if card is not None:
+        files[CARD] = str(card).encode("utf-8")
+    if evaluation_dir is not None:
+        evaluation_dir = Path(evaluation_dir)
+        for pattern in EVALUATION_FILES:
+            for path in sorted(evaluation_dir.glob(pattern)):
+                files[f"{EVALUATION_DIR}/{path.relative_to(evaluation_dir).as_posix()}"] = path
+    return push_files(
+        files, repo_id, private=private, token=token, commit_message=f"Upload {folder.name} with chemactor"
+    )
+
+
+def push_files(
+    files: Mapping[str, Path | bytes],
+    repo_id: str,
+    *,
+    repo_type: str = "model",
+    private: bool = False,
+    commit_message: str,
+    token: str | None = None,
+) -> str:
+    """Create ``repo_id`` if needed and commit exactly ``files`` (path in the repo -> local file or bytes)."""
+    api = HfApi(token=token)
+    operations = [
+        CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(source) if isinstance(source, Path) else source)
+        for name, source in files.items()
+    ]
+    with _publishing(f"pushing {len(files)} files to {repo_type} repo {repo_id!r}"):
+        api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
+        commit = api.create_commit(
+            repo_id=repo_id, repo_type=repo_type, operations=operations, commit_message=commit_message
         )
+    return commit.commit_url

@@ -101,6 +101,9 @@ class ModelCompleter:
         require_extra(LOCAL_MODEL_MODULES, "train", "a local model (--model; an --endpoint needs no extra)")
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from chemactor.cpu import limit_torch_threads
+
+        limit_torch_threads()  # sized to the cores free now, so a busy machine is not made busier
         tokenizer = AutoTokenizer.from_pretrained(path_or_repo)
         return cls(AutoModelForCausalLM.from_pretrained(path_or_repo, **kwargs), tokenizer, max_new_tokens)
 

@@ -38,6 +38,7 @@ import yaml
 
 from chemactor import __version__
 from chemactor.config import parse_config
+from chemactor.cpu import torch_threads
 from chemactor.data import EXAMPLES_SOURCE, SPLITS
 from chemactor.errors import TRAIN_MODULES, ConfigError, FailedItemsError, closest, require_extra
 from chemactor.evaluation import EvaluationConfig
@@ -78,9 +79,27 @@ class StageIncomplete(FailedItemsError):
 class SeedsConfig:
     """The ``seeds`` section: which seed sources, from where, how many rows per split."""
 
-    sources: list[str] = field(default_factory=lambda: [EXAMPLES_SOURCE], metadata={"choices": INPUT_SOURCES})
+    sources: list[str] = field(default_factory=lambda: [EXAMPLES_SOURCE])
     data_dir: str | None = None
     max_rows_per_split: int | None = field(default=None, metadata={"min": 1})
+
+    def __post_init__(self) -> None:
+        from chemactor.builders import is_dataset_spec
+
+        for index, source in enumerate(self.sources):
+            if source not in INPUT_SOURCES and not is_dataset_spec(source):
+                raise ConfigError(
+                    f"sources[{index}]: {source!r} is not one of {', '.join(INPUT_SOURCES)}"
+                    f"{closest(source, INPUT_SOURCES)} nor a load_dataset spec (REPO_OR_FOLDER[:CONFIG])"
+                )
+
+
+@dataclass
+class PipelineGenerationConfig(GenerationConfig):
+    """The ``generation`` section: a generation recipe's options, or ``dataset``, a ``load_dataset`` spec of
+    generated rows to use instead of generating (``org/chemactor-data:selected``: data published before)."""
+
+    dataset: str | None = None
 
 
 @dataclass
@@ -112,7 +131,7 @@ class PublishConfig:
 
 SECTIONS: dict[str, type] = {
     "seeds": SeedsConfig,
-    "generation": GenerationConfig,
+    "generation": PipelineGenerationConfig,
     "selection": SelectionConfig,
     "evaluation": EvaluationConfig,
     "publish": PublishConfig,
@@ -279,8 +298,23 @@ def run_seeds(config: PipelineConfig, inputs: Mapping[str, Path], output: Path) 
 
 
 def run_generation(config: PipelineConfig, inputs: Mapping[str, Path], output: Path) -> dict[str, Any]:
-    """Generated records from the seed *train* split only, so no evaluation row has a generated relative."""
+    """Generated records from the seed *train* split only, so no evaluation row has a generated relative.
+
+    With ``dataset`` (a ``load_dataset`` spec such as ``org/chemactor-data:selected``) the rows are those
+    already published instead, written as the stage's one shard with a manifest naming their source.
+    """
     from chemactor.generation.runner import run_from_config
+
+    spec = config.parsed["generation"].dataset
+    if spec:
+        from chemactor.builders import read_records
+        from chemactor.data import write_records
+
+        rows = read_records(spec)
+        write_records(rows, output / "shards" / "part-00000.jsonl")
+        manifest = {"dataset": spec, "rows": len(rows), "written": _now()}
+        (output / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        return {"backend": "dataset", "dataset": spec, "rows": len(rows), "rows_written": len(rows)}
 
     train_file = str(inputs["seeds"] / SEED_TRAIN_FILE)
     stage = dataclasses.replace(
@@ -351,7 +385,7 @@ def run_training(config: PipelineConfig, inputs: Mapping[str, Path], output: Pat
     trainer = build_trainer(args, training_args, model_args, records)
     data = TrainingData(records, sources, {"path": str(selected_dir), **generated})
     metrics = train_and_save(trainer, args, model_args, data)
-    return {"train_rows": len(records["train"]), "metrics": metrics}
+    return {"train_rows": len(records["train"]), "metrics": metrics, "torch_threads": torch_threads()}
 
 
 HEADLINE_D2A: tuple[str, ...] = ("full_sentence_accuracy", "partial_accuracy_0.75", "modified_bleu", "validity")
@@ -379,32 +413,93 @@ def run_evaluation(config: PipelineConfig, inputs: Mapping[str, Path], output: P
     headline.update({f"r2d_{name}": report["r2d"][name] for name in HEADLINE_R2D if name in report.get("r2d", {})})
     if "circle" in report:
         headline["circle_score"] = report["circle"]["circle_score"]
-    return {"split": stage["split"], "counts": report["counts"], "scores": headline}
+    return {"split": stage["split"], "counts": report["counts"], "scores": headline, "torch_threads": torch_threads()}
 
 
 def run_publish(config: PipelineConfig, inputs: Mapping[str, Path], output: Path) -> dict[str, Any]:
-    """Push the seeds + selected data as a dataset repo and the model (card, evaluation report) as a model repo."""
+    """Push the data as a dataset repo and the model as a model repo, each with what explains it.
+
+    The dataset repo: the seeds and the selected generated rows, and under ``reproduce/`` the recipe, the
+    generation manifest, the prompt templates and the selection report. The model repo: config, weights and
+    tokenizer only (never checkpoints or optimizer states), a card that links the dataset repo and carries the
+    evaluation's headline scores as a ``model-index``, and the evaluation report under ``evaluation/``.
+    """
     from chemactor.builders import read_records
-    from chemactor.hub import export_dataset, push_dataset, push_folder
+    from chemactor.hub import (
+        TRAINING_FACTS,
+        ExportError,
+        eval_results,
+        export_dataset,
+        push_dataset,
+        push_model,
+        render_model_card,
+    )
 
     stage = config.options("publish")
+    dataset_repo, model_repo = stage["dataset_repo"], stage["model_repo"]
     pushed = {}
-    if stage["dataset_repo"]:
+    if dataset_repo:
         selected = read_records(inputs["selection"] / "selected")
         folder = export_dataset(
             {"seeds": _load_seed_records(inputs["seeds"]), "selected": datasets.DatasetDict({"train": selected})},
             output / "dataset",
             pretty_name="ChemActor training data",
             overwrite=True,
+            reproduction=_reproduction_files(config, inputs),
         )
-        pushed["dataset"] = push_dataset(folder, stage["dataset_repo"], private=not stage["public"])
-    if stage["model_repo"]:
-        repo = stage["model_repo"]
-        pushed["model"] = push_folder(inputs["training"] / "model", repo, private=not stage["public"])
-        pushed["evaluation"] = push_folder(
-            inputs["evaluation"], repo, commit_message="Evaluation report", private=not stage["public"]
+        pushed["dataset"] = push_dataset(folder, dataset_repo, private=not stage["public"])
+    if model_repo:
+        model_dir = inputs["training"] / "model"
+        facts_path = model_dir / TRAINING_FACTS
+        if not facts_path.is_file():
+            raise ExportError(f"{facts_path} is missing: rerun training (--force training) to write it")
+        report = json.loads((inputs["evaluation"] / "report.json").read_text(encoding="utf-8"))
+        evaluation = eval_results(
+            report,
+            dataset_id=dataset_repo or "+".join(config.options("seeds")["sources"]),
+            dataset_name="ChemActor seeds",
+            dataset_config="seeds" if dataset_repo else None,
+            split=config.options("evaluation")["split"],
+        )
+        facts = json.loads(facts_path.read_text(encoding="utf-8"))
+        card = render_model_card(facts, repo_id=model_repo, dataset_repo=dataset_repo, evaluation=evaluation)
+        (output / "model").mkdir(parents=True, exist_ok=True)
+        card.save(output / "model" / "README.md")  # the card as pushed
+        pushed["model"] = push_model(
+            model_dir, model_repo, private=not stage["public"], card=card, evaluation_dir=inputs["evaluation"]
         )
     return {"pushed": pushed}
+
+
+def _reproduction_files(config: PipelineConfig, inputs: Mapping[str, Path]) -> dict[str, Path | bytes]:
+    """What reproduces the published data: the recipe that made it, the generation manifest, the prompt
+    templates (the generation prompts the manifest names, and the task views the model is trained on) and
+    the selection report with its plots."""
+    from chemactor.data import PROMPT_TEMPLATES, PROMPT_VERSION
+    from chemactor.generation.prompts import load_prompt
+    from chemactor.hub import ExportError
+
+    recipe = {
+        "output_dir": "outputs/reproduce",
+        "seed": config.seed,
+        **{stage: config.section(stage) for stage in STAGES if stage != "publish" and config.section(stage)},
+    }
+    files: dict[str, Path | bytes] = {
+        "pipeline.yaml": yaml.safe_dump(recipe, sort_keys=False, allow_unicode=True).encode("utf-8"),
+        "generation/manifest.json": inputs["generation"] / "manifest.json",
+    }
+    manifest = json.loads((inputs["generation"] / "manifest.json").read_text(encoding="utf-8"))
+    prompts_dir = manifest.get("settings", {}).get("prompts_dir")
+    for task, provenance in sorted(manifest.get("prompts", {}).items()):
+        prompt = load_prompt(task, provenance["version"], prompts_dir)
+        if prompt.sha256 != provenance["sha256"]:
+            raise ExportError(f"{prompt.path} changed since it generated the data (SHA-256 {provenance['sha256']})")
+        files[f"prompts/{Path(prompt.path).name}"] = prompt.text.encode("utf-8")
+    views = {task: dataclasses.asdict(template) for task, template in PROMPT_TEMPLATES[PROMPT_VERSION].items()}
+    files[f"prompts/task_views-{PROMPT_VERSION}.json"] = (json.dumps(views, indent=2) + "\n").encode("utf-8")
+    for path in sorted([inputs["selection"] / "report.md", *inputs["selection"].glob("*.png")]):
+        files[f"selection/{path.name}"] = path
+    return files
 
 
 RUNNERS: dict[str, Callable[[PipelineConfig, Mapping[str, Path], Path], dict[str, Any]]] = {

@@ -48,6 +48,7 @@ from trl import ModelConfig, SFTConfig, SFTTrainer, TrlParser, get_peft_config
 
 from chemactor.builders import load_seeds, mix, parse_ratio, read_records
 from chemactor.config import check_value
+from chemactor.cpu import limit_torch_threads
 from chemactor.data import TASKS, get_meta, has_task, task_view
 from chemactor.errors import ConfigError, closest
 
@@ -129,14 +130,21 @@ class ScriptArguments:
 
     seed_sources: list[str] = field(
         default_factory=lambda: ["paragraph2actions"],
-        metadata={"help": "Seed sources for chemactor.builders.load_seeds (paragraph2actions, smiles2actions, ord)."},
+        metadata={
+            "help": "Seed sources for chemactor.builders.load_seeds: paragraph2actions, smiles2actions, ord, examples, "
+            "or a load_dataset spec REPO_OR_FOLDER[:CONFIG] (a published dataset, e.g. org/chemactor-data:seeds, "
+            "or a `chemactor data build` folder)."
+        },
     )
     data_dir: str | None = field(
         default=None, metadata={"help": "Folder with the seed data; without it the upstream files are used."}
     )
     generated_dir: str | None = field(
         default=None,
-        metadata={"help": "Generated records to mix in: `chemactor select` output's selected/ or a generation output."},
+        metadata={
+            "help": "Generated records to mix in: `chemactor select` output's selected/, a generation output, or a "
+            "load_dataset spec REPO_OR_FOLDER[:CONFIG] (e.g. org/chemactor-data:selected)."
+        },
     )
     mix_ratio: str = field(default="1:3", metadata={"help": "Seed to generated training rows, e.g. 1:3."})
     tasks: list[str] = field(
@@ -388,7 +396,11 @@ class ActionMetricsCallback(TrainerCallback):
 def build_trainer(
     args: ScriptArguments, training_args: SFTConfig, model_args: ModelConfig, records: datasets.DatasetDict
 ) -> SFTTrainer:
-    """An ``SFTTrainer`` for full fine-tuning on the task views of ``records`` (completion-only loss)."""
+    """An ``SFTTrainer`` for full fine-tuning on the task views of ``records`` (completion-only loss).
+
+    torch's threads are sized to the cores free now (:func:`chemactor.cpu.limit_torch_threads`).
+    """
+    limit_torch_threads()
     train_views = task_views(records["train"], args.tasks)
     evaluating = training_args.eval_strategy != "no" and "validation" in records
     eval_views = task_views(records["validation"], args.tasks) if evaluating else None
@@ -438,9 +450,9 @@ def train_and_save(
         trainer.save_metrics("eval", eval_metrics)
         metrics.update(eval_metrics)
     if trainer.accelerator.is_main_process:
-        from chemactor.hub import model_card, push_model
+        from chemactor.hub import TRAINING_FACTS, model_facts, push_model, render_model_card
 
-        card = model_card(
+        facts = model_facts(
             trainer.model,
             base_model=model_args.model_name_or_path,
             sources=data.sources,
@@ -448,8 +460,11 @@ def train_and_save(
             tasks=args.tasks,
             metrics=metrics,
             training_args=training_args,
+            train_rows=len(data.records["train"]),
+            chat=bool(trainer.processing_class.chat_template),
         )
-        card.save(output_dir / "README.md")
+        (output_dir / TRAINING_FACTS).write_text(json.dumps(facts, indent=2, default=str) + "\n", encoding="utf-8")
+        render_model_card(facts, repo_id=args.hub_repo_id).save(output_dir / "README.md")
         if args.hub_repo_id:
             push_model(
                 output_dir,

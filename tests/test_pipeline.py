@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from huggingface_hub import ModelCard
 
 from chemactor.pipeline import STAGES, PipelineConfig, PipelineConfigError, read_stage, run_pipeline, stage_dir
 
@@ -145,9 +146,21 @@ def test_quickstart_runs_end_to_end_then_skips_resumes_and_publishes(tmp_path: P
     results = run_pipeline(PipelineConfig.from_mapping(raw), log=lambda _: None)
     assert [result.status for result in results] == ["skipped"] * 5 + ["ran"]
     model_files = set(hub_env.repo_files("chemactor/quickstart-model", repo_type="model"))
-    assert {"model.safetensors", "tokenizer.json", "README.md", "report.md", "plots/circle_review.png"} <= model_files
+    assert {"model.safetensors", "tokenizer.json", "README.md", "training_facts.json"} <= model_files
+    assert {"evaluation/report.md", "evaluation/report.json", "evaluation/plots/circle_review.png"} <= model_files
+    assert (output / "4-training" / "model" / "trainer_state.json").exists()  # left local, never pushed:
+    assert not {"trainer_state.json", "training_args.bin", "train_results.json"} & model_files
+    card = ModelCard.load("chemactor/quickstart-model")
+    assert card.data.datasets == ["chemactor/quickstart-data"]
+    scores = {result.metric_type: result.metric_value for result in card.data.eval_results}
+    assert scores["d2a_full_sentence_accuracy"] == round(evaluation["d2a"]["full_sentence_accuracy"], 4)
+    assert {result.dataset_split for result in card.data.eval_results} == {"test"}
     data_files = set(hub_env.repo_files("chemactor/quickstart-data", repo_type="dataset"))
     assert {"README.md", "seeds/train-00000-of-00001.parquet", "selected/train-00000-of-00001.parquet"} <= data_files
+    reproduce = {"pipeline.yaml", "generation/manifest.json", "prompts/task_views-v1.json", "selection/report.md"}
+    assert {f"reproduce/{name}" for name in reproduce} <= data_files
+    recipe = yaml.safe_load(hub_env.repo_files("chemactor/quickstart-data")["reproduce/pipeline.yaml"])
+    assert recipe["generation"] == raw["generation"] and "publish" not in recipe
 
     # a forced stage reruns, and so does everything downstream of it (even when the one before was skipped)
     results = run_pipeline(

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from chemactor.cli import app
 from chemactor.data import get_meta, make_record, prompt_for, task_view, to_dataset, write_records
 from chemactor.errors import ConfigError
-from chemactor.hub import model_card, push_model
+from chemactor.hub import model_facts, push_model, render_model_card
 from chemactor.inference import ActionExtractor
 from chemactor.training import (
     build_tiny_model,
@@ -122,6 +122,8 @@ def test_push_then_from_pretrained_by_repo_id(trained, hub_env, hub_server):
     files = HfApi().list_repo_files("tester/chemactor-tiny")
     assert {"config.json", "model.safetensors", "tokenizer.json", "README.md"} <= set(files)
     assert not any(name.startswith("checkpoint-") for name in files)
+    assert (output / "trainer_state.json").exists() and (output / "training_args.bin").exists()
+    assert not {"trainer_state.json", "training_args.bin", "all_results.json", "train_results.json"} & set(files)
 
     local, remote = (
         AutoModelForCausalLM.from_pretrained(output),
@@ -230,6 +232,10 @@ def test_chat_template_tokenizers_train_on_conversations(shared_data, tmp_path):
     learned = [label for label in row["labels"] if label != -100]  # completion-only loss
     assert chat.processing_class.decode(learned).startswith("ADD water.")
     assert "Add water" not in chat.processing_class.decode(learned)
+
+
+def model_card(model, **facts):
+    return render_model_card(model_facts(model, **facts))
 
 
 def test_model_card_of_a_fine_tuned_model_with_generated_data():

@@ -4,6 +4,7 @@
 
     seeds = load_seeds("paragraph2actions", "../shared/data")     # DatasetDict train/validation/test
     pool = read_records("outputs/generation", skip_bad_rows=True)  # any records: a source, file or folder
+    published = load_seeds("org/chemactor-data:seeds")              # or a load_dataset spec REPO_OR_FOLDER:CONFIG
     train = mix(seeds["train"], pool, ratio="1:3", seed=0)
 
 The builder classes (:class:`ChemActorSeeds`, :class:`ChemActorGenerated`) are also exposed by the top-level
@@ -18,7 +19,9 @@ from chemactor.builders.records import (
     build_generated,
     build_seeds,
     cross_split_texts,
+    is_dataset_spec,
     is_source_name,
+    load_dataset_spec,
     load_generated,
     load_seeds,
     read_records,
@@ -33,7 +36,9 @@ __all__ = [
     "build_generated",
     "build_seeds",
     "cross_split_texts",
+    "is_dataset_spec",
     "is_source_name",
+    "load_dataset_spec",
     "load_generated",
     "load_seeds",
     "mix",

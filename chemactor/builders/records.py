@@ -25,7 +25,15 @@ from chemactor.builders.drops import RowDrops
 from chemactor.builders.generated import ChemActorGenerated, record_files, records_table
 from chemactor.builders.ord_files import is_ord_file
 from chemactor.builders.seeds import ChemActorSeeds
-from chemactor.data import EXAMPLES_SOURCE, RECORD_FEATURES, RECORD_FIELDS, SEED_SOURCES, SPLITS, text_hash
+from chemactor.data import (
+    EXAMPLES_SOURCE,
+    RECORD_FEATURES,
+    RECORD_FIELDS,
+    SEED_SOURCES,
+    SPLITS,
+    RecordError,
+    text_hash,
+)
 from chemactor.errors import ChemActorError, InputError, closest
 
 logger = logging.getLogger(__name__)
@@ -55,6 +63,36 @@ def is_source_name(spec: str | Path) -> bool:
     return str(spec) == EXAMPLES_SOURCE or str(spec) in SEED_SOURCES
 
 
+def is_dataset_spec(spec: str | Path) -> bool:
+    """Whether ``spec`` is for ``load_dataset`` (:func:`load_dataset_spec`): a dataset export folder (a card
+    listing its configurations, as ``chemactor data build`` writes) or a Hub repo id, either with ``:CONFIG``."""
+    path = Path(spec)
+    if path.is_dir():
+        return (path / "README.md").is_file()
+    return not path.exists() and any(mark in str(spec) for mark in ("/", ":"))
+
+
+def load_dataset_spec(spec: str) -> datasets.DatasetDict:
+    """``REPO_OR_FOLDER[:CONFIG]`` through ``datasets.load_dataset``: every split, in the record schema.
+
+    ``REPO_OR_FOLDER`` is a local folder when one exists by that name, else a Hub dataset repo id (a
+    published ChemActor dataset, e.g. ``org/chemactor-data:seeds``); without ``:CONFIG`` the default
+    configuration is loaded. A spec that does not load, or whose rows are not records, raises
+    :class:`~chemactor.errors.InputError` naming the spec.
+    """
+    path, _, config = spec.rpartition(":") if ":" in spec else (spec, "", "")
+    try:
+        loaded = datasets.load_dataset(path, config or None)
+    except Exception as exc:  # load_dataset raises many types (missing repo or config, offline, bad files)
+        raise InputError(f"load_dataset({path!r}, {config or None!r}) failed: {type(exc).__name__}: {exc}") from exc
+    missing = [name for name in RECORD_FIELDS if name not in next(iter(loaded.values())).column_names]
+    if missing:
+        raise RecordError(f"{spec}: not ChemActor records, missing column(s) {', '.join(missing)}")
+    return datasets.DatasetDict(
+        {split: rows.select_columns(list(RECORD_FIELDS)).cast(RECORD_FEATURES) for split, rows in loaded.items()}
+    )
+
+
 def read_records(
     spec: str | Path,
     *,
@@ -73,16 +111,20 @@ def read_records(
     """
     if split is not None and split not in SPLITS:
         raise InputError(f"unknown split {split!r}{closest(split, SPLITS)}; known: {', '.join(SPLITS)}")
-    if is_source_name(spec):
+    if is_source_name(spec) or is_dataset_spec(spec):
         build = build_seeds(str(spec), data_dir, skip_bad_rows=skip_bad_rows)
         drops, parts = build.dropped, build.dataset
-        dataset = parts[split] if split else datasets.concatenate_datasets([parts[s] for s in SPLITS if s in parts])
+        if split:
+            dataset = parts[split] if split in parts else parts[next(iter(parts))].select([])
+        else:
+            dataset = datasets.concatenate_datasets([parts[s] for s in parts])
     else:
         path = Path(spec)
         if not path.exists():
             known = [EXAMPLES_SOURCE, *SEED_SOURCES]
             raise InputError(
-                f"{spec!s} is not a seed source{closest(str(spec), known)} ({', '.join(known)}), a folder or a file"
+                f"{spec!s} is not a seed source{closest(str(spec), known)} ({', '.join(known)}), a folder, a file "
+                "or a load_dataset spec (REPO_OR_FOLDER[:CONFIG])"
             )
         drops = RowDrops(skip_bad_rows)
         table = records_table(record_files(path), drops)
@@ -104,7 +146,9 @@ def build_seeds(source: str, data_dir: str | Path | None = None, *, skip_bad_row
 
     Data come from ``data_dir`` (the layout of the reference data) or, without one, from the upstream
     files; ``examples`` is the small set the package ships (:mod:`chemactor.examples`), so every stage that
-    takes a seed source also runs with no reference data at all. Always regenerated (never read from a
+    takes a seed source also runs with no reference data at all. A ``load_dataset`` spec
+    (:func:`load_dataset_spec`: a published dataset such as ``org/chemactor-data:seeds``, or a folder that
+    ``chemactor data build`` wrote) is read as it was published. Always regenerated (never read from a
     stale cache), so the drop counts are those of this run. A bad row raises
     :class:`~chemactor.data.RecordError` naming file and line, unless ``skip_bad_rows``: then it is dropped
     and counted by reason, like the rows a source cannot use (an ORD reaction without SMILES).
@@ -117,6 +161,8 @@ def build_seeds(source: str, data_dir: str | Path | None = None, *, skip_bad_row
     if is_ord_file(source):  # an Open Reaction Database file: each reaction's split comes with it
         build = build_generated(source, skip_bad_rows=skip_bad_rows)
         return DatasetBuild(source, build.dataset, build.dropped, time.perf_counter() - started)
+    if source not in SEED_SOURCES and is_dataset_spec(source):
+        return DatasetBuild(source, load_dataset_spec(source), {}, time.perf_counter() - started)
     if source not in SEED_SOURCES:
         raise InputError(
             f"unknown seed source {source!r}{closest(source, SEED_SOURCES)}; known: {', '.join(SEED_SOURCES)}"
@@ -132,9 +178,10 @@ def load_seeds(source: str, data_dir: str | Path | None = None) -> datasets.Data
 
 
 def load_generated(path: str | Path, skip_bad_rows: bool = False) -> datasets.Dataset:
-    """The records of a generation output directory (JSONL shards and/or parquet), provenance kept in ``meta``.
+    """Generated records, provenance kept in ``meta``: a generation output directory (JSONL shards and/or
+    parquet), or a ``load_dataset`` spec such as ``org/chemactor-data:selected`` (every split).
 
-    The same as :func:`read_records` on a folder; bad rows raise naming file and line unless
+    The same as :func:`read_records`; bad rows raise naming file and line unless
     ``skip_bad_rows`` (then they are dropped, logged and counted by reason: see :func:`build_generated`).
     """
     return read_records(path, skip_bad_rows=skip_bad_rows)

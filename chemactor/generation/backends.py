@@ -451,6 +451,9 @@ class TransformersBackend(Backend):
         require_extra(LOCAL_MODEL_MODULES, "train", "the transformers generation backend")
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from chemactor.cpu import limit_torch_threads
+
+        limit_torch_threads()
         self.model_path = str(model_path)
         self.batch_size = batch_size
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_path, padding_side="left")
