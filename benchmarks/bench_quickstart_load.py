@@ -58,8 +58,14 @@ def torch_default_threads() -> int:
     return int(out.stdout.strip())
 
 
-def run_quickstart(recipe: Path, variant: str, background: str, busy: int, default_threads: int) -> dict:
-    """One timed pipeline run in a fresh output folder; returns its measurement."""
+def run_quickstart(
+    recipe: Path, variant: str, background: str, busy: int, default_threads: int, timeout: float | None
+) -> dict:
+    """One timed pipeline run in a fresh output folder; returns its measurement.
+
+    A run still going after ``timeout`` seconds is stopped and recorded as such: its wall and CPU times are
+    then lower bounds.
+    """
     env = {**os.environ, **OFFLINE, "PYTHONUNBUFFERED": "1"}
     env.pop("CHEMACTOR_NUM_THREADS", None)
     if variant == "torch-default":
@@ -77,13 +83,21 @@ def run_quickstart(recipe: Path, variant: str, background: str, busy: int, defau
             started = time.monotonic()
             with log_path.open("w") as log:
                 child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-                _, status, usage = os.wait4(child.pid, 0)
+                stopped = False
+                while True:
+                    pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+                    if pid:
+                        break
+                    if timeout is not None and time.monotonic() - started > timeout and not stopped:
+                        child.kill()
+                        stopped = True
+                    time.sleep(0.5)
             wall = time.monotonic() - started
             load_after = os.getloadavg()
-            if os.waitstatus_to_exitcode(status) != 0:
+            if not stopped and os.waitstatus_to_exitcode(status) != 0:
                 raise SystemExit(f"{' '.join(command)} failed:\n{log_path.read_text()[-3000:]}")
             stages = {
-                stage: json.loads((output / folder / "stage.json").read_text())
+                stage: json.loads(path.read_text()) if (path := output / folder / "stage.json").exists() else {}
                 for stage, folder in (("training", "4-training"), ("evaluation", "5-evaluation"))
             }
     finally:
@@ -94,11 +108,12 @@ def run_quickstart(recipe: Path, variant: str, background: str, busy: int, defau
         "variant": variant,
         "background": background,
         "busy_processes": busy if background == "busy" else 0,
+        "stopped_after_s": round(wall) if stopped else None,
         "wall_s": round(wall, 1),
         "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
-        "training_s": stages["training"]["seconds"],
-        "evaluation_s": stages["evaluation"]["seconds"],
-        "threads": {stage: record["summary"].get("torch_threads") for stage, record in stages.items()},
+        "training_s": stages["training"].get("seconds"),
+        "evaluation_s": stages["evaluation"].get("seconds"),
+        "threads": {stage: record.get("summary", {}).get("torch_threads") for stage, record in stages.items()},
         "load_before": [round(value, 2) for value in load_before],
         "load_after": [round(value, 2) for value in load_after],
         "when": f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
@@ -131,14 +146,24 @@ def render(rows: list[dict], machine: str) -> str:
     ]
     for row in rows:
         background = f"{row['busy_processes']} busy" if row["background"] == "busy" else "idle"
+        bound = ">" if row.get("stopped_after_s") else ""  # stopped before the end: lower bounds
         threads = row["threads"]
         lines.append(
-            f"| {row['variant']} | {background} | {row['wall_s']:.1f} | {row['cpu_s']:.1f} | {row['training_s']:.1f} "
-            f"| {row['evaluation_s']:.1f} | {threads.get('training') or 'torch default'}, "
-            f"{threads.get('evaluation') or 'torch default'} | {row['load_before'][0]:.1f} / "
-            f"{row['load_after'][0]:.1f} | {row['when']} |"
+            f"| {row['variant']} | {background} | {bound}{row['wall_s']:.1f} | {bound}{row['cpu_s']:.1f} "
+            f"| {_seconds(row['training_s'])} | {_seconds(row['evaluation_s'])} "
+            f"| {threads.get('training') or '-'}, {threads.get('evaluation') or '-'} "
+            f"| {row['load_before'][0]:.1f} / {row['load_after'][0]:.1f} | {row['when']} |"
         )
+    if any(row.get("stopped_after_s") for row in rows):
+        lines += [
+            "",
+            "`>`: the run was stopped at the benchmark's `--timeout` before it finished; the times are lower bounds.",
+        ]
     return "\n".join(lines) + "\n"
+
+
+def _seconds(value: float | None) -> str:
+    return "not reached" if value is None else f"{value:.1f}"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -147,6 +172,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--busy", type=int, default=2, help="busy processes beside the run (default 2)")
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated subset of {VARIANTS}")
     parser.add_argument("--backgrounds", default=",".join(BACKGROUNDS), help=f"subset of {BACKGROUNDS}")
+    parser.add_argument("--timeout", type=float, default=None, help="stop a run after this many seconds")
     parser.add_argument("--no-write", action="store_true", help="print the table only")
     options = parser.parse_args(argv)
     variants = [name for name in options.variants.split(",") if name]
@@ -160,7 +186,7 @@ def main(argv: list[str] | None = None) -> None:
     for variant in variants:
         for background in backgrounds:
             print(f"running {variant} / {background} ...", flush=True)
-            row = run_quickstart(options.recipe, variant, background, options.busy, default_threads)
+            row = run_quickstart(options.recipe, variant, background, options.busy, default_threads, options.timeout)
             print(json.dumps(row), flush=True)
             kept = [old for old in kept if (old["variant"], old["background"]) != (variant, background)] + [row]
             if not options.no_write:

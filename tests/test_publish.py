@@ -227,6 +227,7 @@ def test_pipeline_takes_seeds_and_generated_rows_from_a_published_dataset(publis
     assert by_name["generation"] == {
         "backend": "dataset",
         "dataset": "tester/published-data:selected",
+        "rows": len(generated),
         "rows_written": len(generated),
     }
     assert by_name["selection"]["pool"] == len(generated)
