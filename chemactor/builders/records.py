@@ -12,6 +12,7 @@ repeated ids; with ``skip_bad_rows`` such rows are dropped and counted by reason
 from __future__ import annotations
 
 import logging
+import re
 import tempfile
 import time
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ import datasets
 from datasets.table import InMemoryTable
 
 from chemactor.builders.drops import RowDrops
-from chemactor.builders.generated import ChemActorGenerated, record_files, records_table
+from chemactor.builders.generated import SUFFIXES, ChemActorGenerated, record_files, records_table
 from chemactor.builders.ord_files import is_ord_file
 from chemactor.builders.seeds import ChemActorSeeds
 from chemactor.data import (
@@ -37,6 +38,8 @@ from chemactor.data import (
 from chemactor.errors import ChemActorError, InputError, closest
 
 logger = logging.getLogger(__name__)
+
+_REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")  # org/name, as the Hub spells repo ids
 
 
 @dataclass
@@ -65,11 +68,13 @@ def is_source_name(spec: str | Path) -> bool:
 
 def is_dataset_spec(spec: str | Path) -> bool:
     """Whether ``spec`` is for ``load_dataset`` (:func:`load_dataset_spec`): a dataset export folder (a card
-    listing its configurations, as ``chemactor data build`` writes) or a Hub repo id, either with ``:CONFIG``."""
-    path = Path(spec)
-    if path.is_dir():
-        return (path / "README.md").is_file()
-    return not path.exists() and any(mark in str(spec) for mark in ("/", ":"))
+    listing its configurations, as ``chemactor data build`` writes) or a Hub repo id ``org/name``, either
+    optionally with ``:CONFIG``. A path that does not exist and is no repo id is neither: it is a mistake."""
+    text = str(spec)
+    base = text.rpartition(":")[0] if ":" in text and not Path(text).exists() else text
+    if Path(base).is_dir():
+        return (Path(base) / "README.md").is_file()
+    return not Path(base).exists() and _REPO_ID.fullmatch(base) is not None and not base.endswith(SUFFIXES)
 
 
 def load_dataset_spec(spec: str) -> datasets.DatasetDict:
