@@ -466,7 +466,7 @@ def render_model_card(
         evaluation=list(evaluation),
         evaluation_dir=EVALUATION_DIR if evaluation else None,
         example=example,
-        example_prompt=prompt_for("d2a", example),
+        example_prompt=repr(prompt_for("d2a", example)),  # a Python literal for the snippet
     )
 
 
