@@ -53,7 +53,7 @@ UPSTREAM: dict[str, tuple[str, ...]] = {
     "selection": ("seeds", "generation"),
     "training": ("seeds", "selection"),
     "evaluation": ("seeds", "selection", "training"),
-    "publish": ("seeds", "selection", "training", "evaluation"),
+    "publish": ("seeds", "generation", "selection", "training", "evaluation"),
 }
 STAGE_FILE = "stage.json"
 SEED_TRAIN_FILE = "train.jsonl"
