@@ -12,7 +12,9 @@ endpoint (``from_endpoint``: text-generation-inference or an OpenAI-compatible s
 
 from __future__ import annotations
 
+import logging
 import re
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +27,8 @@ from chemactor.chem import InvalidSmilesError, canonicalize_reaction, reaction_t
 from chemactor.data import AppendLog, RecordError, iter_jsonl, prompt_for, read_text_lines
 from chemactor.errors import LOCAL_MODEL_MODULES, ResumeError, require_extra
 from chemactor.generation.backends import EndpointBackend, GenerationError, generate_local, render_prompt
+
+logger = logging.getLogger(__name__)
 
 # Words whose trailing dot does not end a sentence in experimental text ("ca. 5 mL", "sat. aq. NaHCO3").
 # Units are not among them: "stirred for 5 min. The mixture ..." ends a sentence at "min.".
@@ -348,6 +352,8 @@ def convert_file(
     failed = _converted_lines(Path(output_path), items, input_path, input_key)
     done = {line_no for line_no, failure in failed.items() if not (retry_failed and failure)}
     log = AppendLog(output_path)  # only now, once the file is known to be ours, is a torn last line cut
+    if log.repaired:
+        logger.warning("%s: cut a torn last line (%d bytes) left by an interrupted run", output_path, log.repaired)
     todo = [(line_no, text) for line_no, text in items.items() if line_no not in done]
     with log, tqdm(total=len(items), initial=len(items) - len(todo), unit="row") as bar:
         for start in range(0, len(todo), chunk_size):
@@ -365,14 +371,17 @@ def _converted_lines(output: Path, items: dict[int, str], input_path: str | Path
     if not output.exists():
         return failed
     try:
-        for out_line, row in iter_jsonl(output):
-            line_no = row.get("line")
-            if not isinstance(line_no, int) or items.get(line_no) != row.get(input_key) or failed.get(line_no) is False:
-                raise ResumeError(
-                    f"{output}:{out_line}: not a result for {input_path} line {line_no!r} "
-                    f"(the file holds other output); refusing to append: choose another output file"
-                )
-            failed[line_no] = bool(row.get("failure"))
-    except RecordError as exc:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a torn last line is expected here: convert_file cuts it and says so
+            for out_line, row in iter_jsonl(output):
+                line_no = row.get("line")
+                known = isinstance(line_no, int) and items.get(line_no) == row.get(input_key)
+                if not known or failed.get(line_no) is False:
+                    raise ResumeError(
+                        f"{output}:{out_line}: not a result for {input_path} line {line_no!r} "
+                        f"(the file holds other output); refusing to append: choose another output file"
+                    )
+                failed[line_no] = bool(row.get("failure"))
+    except RecordError as exc:  # a line that is not JSON: whatever the file is, it is not this command's output
         raise ResumeError(f"{exc}; {output} is not this command's output, refusing to append") from exc
     return failed

@@ -101,7 +101,7 @@ def _convert(chunk: list[str]) -> list[dict]:
     return [{"description": text, "actions": "STIR.", "valid": True} for text in chunk]
 
 
-def test_convert_file_resumes_after_a_torn_line_each_input_once(tmp_path: Path) -> None:
+def test_convert_file_resumes_after_a_torn_line_each_input_once(tmp_path: Path, caplog) -> None:
     source, target = tmp_path / "in.txt", tmp_path / "out.jsonl"
     texts = sentences(10)
     source.write_text("\n".join(texts[:4]) + "\n\n" + "\n".join(texts[4:]) + "\n", encoding="utf-8")
@@ -110,6 +110,7 @@ def test_convert_file_resumes_after_a_torn_line_each_input_once(tmp_path: Path) 
     target.write_text("".join(json.dumps(row) + "\n" for row in rows[:4]) + json.dumps(rows[4])[:25], encoding="utf-8")
 
     assert convert_file(_convert, source, target, "description", chunk_size=3) == 6
+    assert "out.jsonl: cut a torn last line (25 bytes)" in caplog.text
     rows = output_rows(target)
     assert [row["description"] for row in rows] == texts
     assert [row["line"] for row in rows] == [1, 2, 3, 4, 6, 7, 8, 9, 10, 11]  # line 5 is blank
