@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib.util
 import json
 import shutil
 import time
@@ -568,8 +569,9 @@ def run_pipeline(
         if name not in STAGES:
             raise PipelineConfigError(f"unknown stage {name!r}; stages are {', '.join(STAGES)}")
     last = STAGES.index(until) if until else len(STAGES) - 1
-    if last >= STAGES.index("training"):
-        config.training_arguments(stage_dir(config.output_dir, "training") / "model")  # fail early on a typo
+    # fail early on a typo; a light install (no trl) can still run the stages before training
+    if last >= STAGES.index("training") or (config.training and importlib.util.find_spec("trl") is not None):
+        config.training_arguments(stage_dir(config.output_dir, "training") / "model")
     config.output_dir.mkdir(parents=True, exist_ok=True)
     produced: dict[str, str] = {}  # stage -> "hash@finished" of the output it left
     results: list[StageResult] = []

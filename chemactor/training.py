@@ -236,11 +236,23 @@ def parse_recipe_dict(recipe: Mapping[str, Any], path: str = "") -> tuple[Script
     """``(ScriptArguments, SFTConfig, ModelConfig)`` from a recipe mapping, checked by :func:`check_recipe`."""
     checked = check_recipe(recipe, path)
     try:
-        return TrlParser(RECIPE_CLASSES).parse_dict(checked)
+        return _check_combination(*TrlParser(RECIPE_CLASSES).parse_dict(checked))
     except ConfigError as exc:
         raise ConfigError(f"{path + '.' if path else ''}{exc}") from None
     except ValueError as exc:  # the dataclasses' own checks (TrainingArguments' combinations of options)
         raise ConfigError(f"{path + ': ' if path else ''}{exc}") from None
+
+
+def _check_combination(
+    args: ScriptArguments, training_args: SFTConfig, model_args: ModelConfig
+) -> tuple[ScriptArguments, SFTConfig, ModelConfig]:
+    """Options that are each valid but do nothing together are refused rather than silently ignored."""
+    if args.model_config_overrides and model_args.model_name_or_path:
+        raise ConfigError(
+            "model_config_overrides: shapes the model trained from scratch, but model_name_or_path loads "
+            f"{model_args.model_name_or_path!r}; remove one of them"
+        )
+    return args, training_args, model_args
 
 
 def parse_args(argv: Sequence[str] | None = None) -> tuple[ScriptArguments, SFTConfig, ModelConfig]:
@@ -257,7 +269,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[ScriptArguments, SFTC
         if not isinstance(recipe, Mapping):
             raise ConfigError(f"{path}: a recipe is a mapping of keys, got {type(recipe).__name__}")
         check_recipe({key: value for key, value in recipe.items() if key != "env"}, source=path)
-    return TrlParser(RECIPE_CLASSES).parse_args_and_config(argv)
+    return _check_combination(*TrlParser(RECIPE_CLASSES).parse_args_and_config(argv))
 
 
 @dataclass

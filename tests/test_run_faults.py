@@ -242,3 +242,22 @@ def test_train_names_a_misspelled_model_config_field_before_any_work(tmp_path, m
         code == EXIT_USER_ERROR and err == f"error: {path}: lerning_rate: unknown key (did you mean 'learning_rate'?)\n"
     )
     assert not (tmp_path / "model").exists()
+
+
+def test_overrides_that_would_be_ignored_are_refused_and_training_is_checked_even_before_it_runs(tmp_path):
+    from chemactor.pipeline import PipelineConfig, PipelineConfigError, run_pipeline
+    from chemactor.training import parse_recipe_dict
+
+    with pytest.raises(ConfigError, match="model_config_overrides: shapes the model trained from scratch"):
+        parse_recipe_dict(
+            {
+                "output_dir": str(tmp_path),
+                "use_cpu": True,
+                "model_name_or_path": "org/model",
+                "model_config_overrides": {"hidden_size": 8},
+            }
+        )
+    raw = {"output_dir": str(tmp_path / "run"), "training": {"model_config_overrides": {"num_hiden_layers": 6}}}
+    with pytest.raises(PipelineConfigError, match=r"training\.model_config_overrides\.num_hiden_layers"):
+        run_pipeline(PipelineConfig.from_mapping(raw), until="seeds", log=lambda _: None)
+    assert not (tmp_path / "run").exists()
