@@ -261,3 +261,22 @@ def test_overrides_that_would_be_ignored_are_refused_and_training_is_checked_eve
     with pytest.raises(PipelineConfigError, match=r"training\.model_config_overrides\.num_hiden_layers"):
         run_pipeline(PipelineConfig.from_mapping(raw), until="seeds", log=lambda _: None)
     assert not (tmp_path / "run").exists()
+
+
+def test_a_template_that_fails_on_one_row_fails_that_row_only(tgi_server, tmp_path):
+    from chemactor.generation.prompts import PROMPTS_DIR
+
+    prompts = tmp_path / "prompts"
+    prompts.mkdir()
+    for template in Path(PROMPTS_DIR).glob("*.jinja"):
+        (prompts / template.name).write_text(template.read_text(encoding="utf-8"), encoding="utf-8")
+    poisoned = REACTIONS[0]["reaction_smiles"]
+    r2d = prompts / "r2d-v1.jinja"  # a user's template that only some rows trip (undefined is strict)
+    r2d.write_text(
+        f"{{% if reaction_smiles == {poisoned!r} %}}{{{{ no_such_value }}}}{{% endif %}}" + r2d.read_text("utf-8"),
+        encoding="utf-8",
+    )
+    server = tgi_server(example_responder())
+    summary = chain_runner(server.url, prompts_dir=str(prompts)).run(REACTIONS, tmp_path / "out", progress=False)
+    assert summary.failed == {"template": 1} and summary.done == len(REACTIONS) - 1
+    assert failures(tmp_path / "out") == {f"{REACTIONS[0]['id']}/0": "template"}
