@@ -152,12 +152,13 @@ def test_push_refuses_a_folder_without_weights(tmp_path: Path, hub_env) -> None:
 
 
 def _generated_rows(seeds: datasets.DatasetDict) -> datasets.Dataset:
+    """Variants of the seed train pairs (an extra washing step), as generation would write them."""
     return to_dataset(
         make_record(
             id=f"gen/{row['id']}",
             source="augmented",
-            description=row["description"],
-            actions=row["actions"],
+            description=row["description"] + " The solid was washed with water.",
+            actions=row["actions"].rstrip(".") + "; WASH with water.",
             meta={"divergence": {"divergence": 0.1}},
         )
         for row in seeds["train"]
