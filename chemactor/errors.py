@@ -85,9 +85,10 @@ def require_extra(modules: str | tuple[str, ...], extra: str, purpose: str) -> N
     names = (modules,) if isinstance(modules, str) else modules
     missing = [name for name in names if importlib.util.find_spec(name) is None]
     if missing:
+        torch_first = " (install the CPU or CUDA torch build you want first)" if extra == "train" else ""
         raise MissingExtraError(
             f"{purpose} needs the '{extra}' extra ({', '.join(missing)} not installed): "
-            f"pip install 'chemactor[{extra}]' (install the CPU or CUDA torch build you want first)"
+            f"pip install 'chemactor[{extra}]'{torch_first}"
         )
 
 

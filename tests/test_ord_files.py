@@ -138,5 +138,6 @@ except MissingExtraError as exc:
 """
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == (
-        "reading Open Reaction Database files needs the 'ord' extra: pip install 'chemactor[ord]'"
+        "reading Open Reaction Database files needs the 'ord' extra (ord_schema not installed): "
+        "pip install 'chemactor[ord]'"
     )
