@@ -218,7 +218,7 @@ class ActionConstraint:
     max_quantity: int = 16
     max_quantities: int = 3
     max_text: int = 24
-    max_components: int = 4
+    max_components: int = 3
     max_repetitions: int = 9
 
     def __post_init__(self) -> None:
@@ -355,8 +355,8 @@ class ActionConstraint:
         return "".join(f"{name} ::= {body}\n" for name, body in rules.items())
 
     def max_chars(self, form: str = "readable") -> int:
-        """Characters of the longest answer in ``form``: ``json`` (compact: a server may add whitespace
-        between JSON tokens) or an action style (``readable``, ``placeholder``)."""
+        """Characters of the longest answer in ``form``: ``json`` (with a space after every JSON token) or
+        an action style (``readable``, ``placeholder``)."""
         return _longest_json(self.json_schema()) if form == "json" else _longest(self._text_node(form))
 
     def fit(self, budget: int, form: str = "readable") -> ActionConstraint:
@@ -401,27 +401,28 @@ def _solution_count() -> tuple[int, int | None]:
 
 
 def _longest_json(schema: Mapping[str, Any], char_bytes: int = 1) -> int:
-    """Length of the longest compact JSON value ``schema`` admits (the schemas built here only), counting
-    ``char_bytes`` for each character of a string value (keys and structure are ASCII)."""
+    """Length of the longest JSON value ``schema`` admits (the schemas built here only), counting
+    ``char_bytes`` for each character of a string value (keys and structure are ASCII) and one space after
+    every JSON token, as much as llama.cpp's JSON grammars allow."""
     if "anyOf" in schema:
         return max(_longest_json(option, char_bytes) for option in schema["anyOf"])
     if "const" in schema or "enum" in schema:
         values = schema.get("enum", [schema.get("const")])
-        return max(len(json.dumps(value, ensure_ascii=False).encode("utf-8")) for value in values)
+        return 1 + max(len(json.dumps(value, ensure_ascii=False).encode("utf-8")) for value in values)
     kind = schema["type"]
     if kind == "object":
         items = [
-            len(json.dumps(key)) + 1 + _longest_json(value, char_bytes) for key, value in schema["properties"].items()
+            len(json.dumps(key)) + 3 + _longest_json(value, char_bytes) for key, value in schema["properties"].items()
         ]
-        return 2 + sum(items) + max(len(items) - 1, 0)
+        return 4 + sum(items) + 2 * max(len(items) - 1, 0)
     if kind == "array":
         count = schema["maxItems"]
-        return 2 + count * _longest_json(schema["items"], char_bytes) + max(count - 1, 0)
+        return 4 + count * _longest_json(schema["items"], char_bytes) + 2 * max(count - 1, 0)
     if kind == "string":
-        return 2 + char_bytes * schema["maxLength"]
+        return 3 + char_bytes * schema["maxLength"]
     if kind == "integer":
-        return len(str(schema["maximum"]))
-    return len("false")
+        return 1 + len(str(schema["maximum"]))
+    return 1 + len("false")
 
 
 # --- answers back to actions ----------------------------------------------------------------------------

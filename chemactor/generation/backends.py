@@ -22,6 +22,7 @@ gathered into batches. ``AugmentBackend`` needs no model at all (see :mod:`chema
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 from abc import ABC, abstractmethod
 from collections import Counter
@@ -41,6 +42,7 @@ from huggingface_hub.errors import (
 )
 from tqdm.auto import tqdm
 
+from chemactor.actions import ActionConstraint, ActionParseError, answer_text
 from chemactor.errors import LOCAL_MODEL_MODULES, ConfigError, EndpointError, closest, require_extra
 from chemactor.generation.augment import Augmenter
 
@@ -48,6 +50,20 @@ Prompt = str | Sequence[Mapping[str, str]]
 """A plain prompt, or chat messages (``[{"role": "user", "content": ...}, ...]``)."""
 
 DEFAULT_CONCURRENCY = 8
+
+STRUCTURED_OUTPUTS: dict[str, tuple[str, ...]] = {
+    "chat": ("json_schema", "json_object", "gbnf"),
+    "generate": ("json_schema", "regex"),
+}
+"""How each API can carry an action constraint (``structured_output``), the first being the default:
+
+- ``json_schema``: OpenAI's ``response_format={"type": "json_schema", ...}`` (vLLM, SGLang, llama.cpp's own
+  server, TGI's chat route); on ``generate``, TGI's ``grammar={"type": "json", "value": schema}``;
+- ``json_object``: ``response_format={"type": "json_object", "schema": ...}`` (llama-cpp-python's server,
+  which rejects ``json_schema``);
+- ``gbnf``: llama.cpp's ``grammar`` (GBNF) over the readable action format itself, no JSON;
+- ``regex``: TGI's ``grammar={"type": "regex", ...}`` over the readable format.
+"""
 UNREACHABLE_KINDS: frozenset[str] = frozenset({"connection", "offline"})
 UNREACHABLE_ATTEMPTS = 3
 """Attempts in a row that fail to connect, before any success, after which an endpoint counts as unreachable."""
@@ -213,6 +229,12 @@ class EndpointBackend(Backend):
     each attempt; failed attempts are retried ``max_retries`` times with exponential backoff and full
     jitter (``backoff * 2**attempt``, at most ``max_backoff`` seconds), on another URL when there is one.
     ``stream=True`` reads answers as server-sent events (token by token).
+
+    A request with a ``constraint`` (an :class:`~chemactor.actions.ActionConstraint`) sends it the way
+    ``structured_output`` says (see :data:`STRUCTURED_OUTPUTS`), asks for as many new tokens as the longest
+    constrained answer may take, and returns the answer as a readable action string whatever form the
+    server wrote it in. A server that refuses the constraint (the same request without it is answered)
+    raises :class:`~chemactor.errors.EndpointError` naming the option that turns it off.
     """
 
     def __init__(
@@ -228,6 +250,7 @@ class EndpointBackend(Backend):
         stream: bool = False,
         backoff: float = 0.5,
         max_backoff: float = 30.0,
+        structured_output: str | None = None,
     ) -> None:
         super().__init__()
         self.urls = [url.rstrip("/") for url in ([urls] if isinstance(urls, str) else urls)]
@@ -237,6 +260,12 @@ class EndpointBackend(Backend):
             raise ConfigError(
                 f"api: must be 'chat' or 'generate', got {api!r}{closest(str(api), ('chat', 'generate'))}"
             )
+        if structured_output is not None and structured_output not in STRUCTURED_OUTPUTS[api]:
+            raise ValueError(
+                f"structured_output {structured_output!r} does not go with api {api!r}; "
+                f"use one of {', '.join(STRUCTURED_OUTPUTS[api])}"
+            )
+        self.structured_output = structured_output or STRUCTURED_OUTPUTS[api][0]
         self.model = model
         self.max_concurrency = max_concurrency
         self.timeout = timeout
@@ -343,9 +372,47 @@ class EndpointBackend(Backend):
             )
             raise self.unreachable from error
 
+    async def _refuses_constraint(
+        self, state: _LoopState, url: str, prompt: Prompt, params: Mapping[str, Any], error: GenerationError
+    ) -> None:
+        """Raise :class:`EndpointError` when ``url`` answers the request that failed once its constraint is
+        dropped: the server does not take the constraint in this form, and every constrained request would fail."""
+        probe = {key: value for key, value in params.items() if key != "constraint"} | {"max_new_tokens": 1}
+        try:
+            await asyncio.wait_for(self._request(state, url, prompt, probe), self.timeout)
+        except Exception:
+            return  # the failure is not about the constraint; retry or report it as usual
+        raise EndpointError(
+            f"{url} refused the action constraint sent as structured_output={self.structured_output!r} "
+            f"({error}); choose another structured_output ({', '.join(STRUCTURED_OUTPUTS[self.api])}) or turn "
+            "the constraint off (--no-constrained, or constrained: false in the recipe)"
+        )
+
+    def _constrain(self, params: dict[str, Any], constraint: ActionConstraint) -> None:
+        """Put ``constraint`` into ``params`` in the form :attr:`structured_output` names."""
+        form = "json" if self.structured_output.startswith("json") else "readable"
+        # Enough new tokens for the longest constrained answer: every token carries at least one byte.
+        params["max_new_tokens"] = max(params.get("max_new_tokens") or 0, constraint.max_bytes(form) + 1)
+        if self.structured_output == "json_schema" and self.api == "chat":
+            schema = {"name": "action_sequence", "schema": constraint.json_schema(), "strict": False}
+            params["response_format"] = {"type": "json_schema", "json_schema": schema}
+        elif self.structured_output == "json_schema":
+            params["grammar"] = {"type": "json", "value": constraint.json_schema()}
+        elif self.structured_output == "json_object":
+            params["response_format"] = {"type": "json_object", "schema": constraint.json_schema()}
+        elif self.structured_output == "gbnf":
+            params["extra_body"] = {**params.get("extra_body", {}), "grammar": constraint.gbnf()}
+        else:
+            params["grammar"] = {"type": "regex", "value": constraint.regex()}
+
     async def _request(self, state: _LoopState, url: str, prompt: Prompt, params: Mapping[str, Any]) -> Generation:
         """One attempt. ``max_new_tokens`` and TGI's ``grammar`` are spelled the chat route's way there."""
         params = dict(params)
+        constraint = params.pop("constraint", None)
+        if constraint is not None:
+            self._constrain(params, constraint)
+            generation = await self._request(state, url, prompt, params)
+            return dataclasses.replace(generation, text=_action_answer(generation.text))
         if self.api == "chat":
             messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
             if "max_new_tokens" in params:
@@ -501,6 +568,14 @@ class TransformersBackend(Backend):
         ]
 
 
+def _action_answer(text: str) -> str:
+    """A constrained answer as a readable action string; an answer that is not one is kept for the parser to judge."""
+    try:
+        return answer_text(text)
+    except ActionParseError:
+        return text
+
+
 def render_prompt(tokenizer: Any, prompt: Prompt) -> str:
     """The text a local model sees: a plain string as is, chat messages through the tokenizer's template."""
     if isinstance(prompt, str):
@@ -519,6 +594,7 @@ def generate_local(
     temperature: float | None = 0.0,
     top_p: float = 1.0,
     seed: int | None = None,
+    constraint: ActionConstraint | None = None,
     **_: Any,
 ) -> list[tuple[str, dict[str, int]]]:
     """One padded ``generate`` call over rendered ``texts``: ``(answer, token usage)`` per text, in order.
@@ -527,6 +603,9 @@ def generate_local(
     (inference, evaluation during training). Left padding so every answer starts right after its prompt;
     no special tokens added when the tokenizer has a chat template, which writes its own BOS. Parameters
     a server would take but a local model has no use for (``stop``, ``grammar``, ...) are ignored.
+
+    With a ``constraint`` every answer is decoded under the readable action grammar (xgrammar's logits
+    processor), with as many new tokens as its longest answer may take, as far as the model's context allows.
     """
     import torch
 
@@ -547,6 +626,11 @@ def generate_local(
         ).to(model.device)
     finally:
         tokenizer.padding_side = padding_side
+    if constraint is not None:
+        room = getattr(model.config, "max_position_embeddings", None)
+        wanted = max(max_new_tokens, constraint.max_bytes() + 1)
+        kwargs["max_new_tokens"] = min(wanted, room - inputs["input_ids"].shape[1]) if room else wanted
+        kwargs["logits_processor"] = [action_logits_processor(model, tokenizer, constraint)]
     with torch.inference_mode():
         output = model.generate(**inputs, **kwargs)
     results = []
@@ -556,6 +640,28 @@ def generate_local(
         text = tokenizer.decode(row[:length], skip_special_tokens=True)
         results.append((text, {"prompt_tokens": int(mask.sum()), "completion_tokens": length}))
     return results
+
+
+_COMPILERS: dict[tuple[int, int], Any] = {}
+
+
+def action_logits_processor(model: Any, tokenizer: Any, constraint: ActionConstraint) -> Any:
+    """A transformers logits processor (xgrammar's) that admits only answers of ``constraint``, as readable text.
+
+    Grammars are compiled once per tokenizer and constraint (xgrammar caches compiled grammars per compiler).
+    A processor serves one ``generate`` call.
+    """
+    import xgrammar
+    from xgrammar.contrib.hf import LogitsProcessor
+
+    vocab_size = model.get_output_embeddings().weight.shape[0]
+    key = (id(tokenizer), vocab_size)
+    if key not in _COMPILERS:
+        info = xgrammar.TokenizerInfo.from_huggingface(
+            tokenizer, vocab_size=vocab_size, stop_token_ids=[tokenizer.eos_token_id]
+        )
+        _COMPILERS[key] = (tokenizer, xgrammar.GrammarCompiler(info))  # the tokenizer kept alive: its id is the key
+    return LogitsProcessor(_COMPILERS[key][1].compile_grammar(constraint.gbnf()))
 
 
 class AugmentBackend:
