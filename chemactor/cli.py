@@ -7,7 +7,7 @@ another's heavy imports (torch, transformers).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -254,6 +254,8 @@ def generate(
         str | None,
         typer.Option(help="i/n: do shard i (0 to n-1) of the inputs, split by id, into OUTPUT/shard-i-of-n/."),
     ] = None,
+    constrained: Annotated[bool | None, typer.Option(help=CONSTRAINED_HELP)] = None,
+    structured_output: Annotated[str | None, typer.Option(help=STRUCTURED_OUTPUT_HELP)] = None,
 ) -> None:
     """Generate (description, actions) rows with an LLM endpoint, a local model or rule-based augmentation.
 
@@ -278,6 +280,8 @@ def generate(
         "max_concurrency": max_concurrency,
         "samples": samples,
         "shard": shard,
+        "constrained": constrained,
+        "structured_output": structured_output,
     }
     options.update({name: value for name, value in flags.items() if value is not None})
     sampling = {"max_new_tokens": max_new_tokens, "temperature": temperature}
@@ -321,12 +325,26 @@ def train(
 
 
 ENDPOINT_APIS: tuple[str, ...] = ("chat", "generate")
+CONSTRAINED_HELP = "Decode D2A answers under the action grammar, so each one parses (--no-constrained: free text)."
+STRUCTURED_OUTPUT_HELP = (
+    "How an endpoint takes the constraint: json_schema (default), json_object (llama-cpp-python), gbnf "
+    "(llama.cpp grammar) on chat; json_schema or regex (TGI grammar) on generate."
+)
 
 
 def _converter(
-    kind: str, model: str | None, endpoint: list[str] | None, api: str, served_model: str | None, max_new_tokens: int
+    kind: str,
+    model: str | None,
+    endpoint: list[str] | None,
+    api: str,
+    served_model: str | None,
+    max_new_tokens: int,
+    **constraint_options: Any,
 ):
-    """An ``ActionExtractor`` or ``ProcedureWriter`` over a local model or an endpoint, as the flags say."""
+    """An ``ActionExtractor`` or ``ProcedureWriter`` over a local model or an endpoint, as the flags say.
+
+    ``constraint_options`` (extraction only): ``constrained``, and ``structured_output`` for an endpoint.
+    """
     from chemactor.errors import ConfigError, InputError, closest
     from chemactor.inference import ActionExtractor, ProcedureWriter
 
@@ -336,13 +354,14 @@ def _converter(
     if endpoint:
         if api not in ENDPOINT_APIS:
             raise ConfigError(f"--api {api!r}{closest(api, ENDPOINT_APIS)}: use one of {', '.join(ENDPOINT_APIS)}")
-        return cls.from_endpoint(endpoint, max_new_tokens, api=api, model=served_model)
+        return cls.from_endpoint(endpoint, max_new_tokens, api=api, model=served_model, **constraint_options)
     if Path(model).exists() and not Path(model).is_dir():
         raise InputError(f"--model {model}: a model is a folder (or a Hub repo id), not a file")
     if model.startswith((".", "/", "~")) and not Path(model).expanduser().is_dir():
         raise InputError(f"--model {model}: no such model folder")
+    constraint_options.pop("structured_output", None)  # a server's option
     try:
-        return cls.from_pretrained(model, max_new_tokens)
+        return cls.from_pretrained(model, max_new_tokens, **constraint_options)
     except (OSError, ValueError) as exc:  # not a model folder, or a repo id the Hub (or its cache) does not have
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"--model {model}: cannot load the model: {reason}") from exc
@@ -411,11 +430,22 @@ def extract(
     max_new_tokens: Annotated[int, typer.Option(help="New tokens per sentence.")] = 256,
     split: Annotated[bool, typer.Option(help="Split paragraphs into sentences first.")] = True,
     retry_failed: Annotated[bool, typer.Option(help="With --input: convert again the lines that failed.")] = False,
+    constrained: Annotated[bool, typer.Option(help=CONSTRAINED_HELP)] = True,
+    structured_output: Annotated[str | None, typer.Option(help=STRUCTURED_OUTPUT_HELP)] = None,
 ) -> None:
     """Description -> synthesis actions (D2A), one JSON object per input with validity and errors."""
 
     def make_convert():
-        extractor = _converter("extract", model, endpoint, api, served_model, max_new_tokens)
+        extractor = _converter(
+            "extract",
+            model,
+            endpoint,
+            api,
+            served_model,
+            max_new_tokens,
+            constrained=constrained,
+            structured_output=structured_output,
+        )
         return lambda chunk: [
             row.to_dict() for row in extractor.extract(chunk, batch_size, split=split, progress=False)
         ]
@@ -500,6 +530,14 @@ def evaluate(
         list[str] | None,
         typer.Option(help="Extra metric set beside ChemActor's; repeatable. paper: the ChemActor paper's code's."),
     ] = None,
+    constrained: Annotated[bool, typer.Option(help=CONSTRAINED_HELP)] = True,
+    structured_output: Annotated[str | None, typer.Option(help=STRUCTURED_OUTPUT_HELP)] = None,
+    reviewers: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--reviewers", "--reviewer", help="Reviewer LLM endpoint URL (chat API): peer review beside the round trip."
+        ),
+    ] = None,
 ) -> None:
     """Run a model over a split (D2A, R2D, circle review); write report.json, report.md and plots.
 
@@ -517,12 +555,17 @@ def evaluate(
             "batch_size": batch_size,
             "max_new_tokens": max_new_tokens,
             "metrics": metrics or [],
+            "constrained": constrained,
+            "reviewers": reviewers or [],
         },
         source="evaluate",
     )
     ensure_writable(output)
-    # api matters to endpoints only
-    predictors = load_predictors(model, options.batch_size, options.max_new_tokens, api=api)
+    # api and structured_output matter to endpoints only
+    endpoint_options = {"api": api} | ({"structured_output": structured_output} if structured_output else {})
+    predictors = load_predictors(
+        model, options.batch_size, options.max_new_tokens, options.constrained, **endpoint_options
+    )
     dataset = load_split_data(data, data_dir)
     report = evaluate_model(
         predictors,
@@ -532,6 +575,7 @@ def evaluate(
         circle_rounds=options.circle_rounds,
         batch_size=options.batch_size,
         metrics=options.metrics,
+        reviewers=options.reviewers,
     )
     for task in ("d2a", "r2d", "d2a_paper", "r2d_paper"):
         if task in report:
@@ -546,6 +590,9 @@ def pipeline(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Override the recipe's output_dir.")] = None,
     force: Annotated[list[str] | None, typer.Option(help="Rerun this stage even if unchanged; repeatable.")] = None,
     until: Annotated[str | None, typer.Option(help="Stop after this stage.")] = None,
+    constrained: Annotated[
+        bool | None, typer.Option(help="Override the recipe's 'constrained' in every stage that produces actions.")
+    ] = None,
 ) -> None:
     """Seeds -> generation -> selection -> training -> evaluation -> publish; rerun to resume.
 
@@ -555,7 +602,7 @@ def pipeline(
     """
     from chemactor.pipeline import PipelineConfig, run_pipeline
 
-    config = PipelineConfig.from_yaml(recipe, output)
+    config = PipelineConfig.from_yaml(recipe, output, constrained)
     results = run_pipeline(config, force=force or (), until=until, log=typer.echo)
     for result in results:
         typer.echo(f"{result.name:<11} {result.status:<8} {result.directory}")

@@ -71,7 +71,7 @@ class FailedItemsError(ChemActorError):
 # What training needs, by import name: the `train` extra of setup.cfg installs these.
 TRAIN_MODULES = ("torch", "transformers", "trl", "accelerate", "tokenizers")
 # What running a local model needs (inference, local generation backend): part of the same extra.
-LOCAL_MODEL_MODULES = ("torch", "transformers")
+LOCAL_MODEL_MODULES = ("torch", "transformers", "xgrammar")
 
 
 def require_extra(modules: str | tuple[str, ...], extra: str, purpose: str) -> None:

@@ -55,6 +55,8 @@ class EvaluationConfig:
     examples_shown: int = field(default=3, metadata={"min": 0})
     # extra metric sets reported beside ChemActor's; "paper": the ChemActor paper's code's definitions
     metrics: list[str] = field(default_factory=list, metadata={"choices": EXTRA_METRICS})
+    constrained: bool = True  # D2A answers (circle review included) decoded under the action grammar
+    reviewers: list[str] = field(default_factory=list)  # endpoint URLs of reviewer LLMs: peer review of the D2A
 
 
 @dataclass(frozen=True)
@@ -72,9 +74,10 @@ class Predictors:
     name: str = "model"
 
 
-def completer_predictors(completer: Completer, name: str, batch_size: int = 8) -> Predictors:
-    """The three converters of one model (local or served), through :mod:`chemactor.inference`."""
-    extractor, writer = ActionExtractor(completer), ProcedureWriter(completer)
+def completer_predictors(completer: Completer, name: str, batch_size: int = 8, constrained: bool = True) -> Predictors:
+    """The three converters of one model (local or served), through :mod:`chemactor.inference`; with
+    ``constrained``, D2A answers are decoded under the action grammar."""
+    extractor, writer = ActionExtractor(completer, constrained), ProcedureWriter(completer)
 
     def d2a(descriptions: list[str]) -> list[str]:
         extractions = iter(extractor.extract(_asked(descriptions), batch_size, progress=False))
@@ -114,7 +117,11 @@ def _answers(inputs: list[str], results: Sequence[str | tuple[str, str | None, s
 
 
 def load_predictors(
-    model: str | Path, batch_size: int = 8, max_new_tokens: int = 256, **endpoint_options: Any
+    model: str | Path,
+    batch_size: int = 8,
+    max_new_tokens: int = 256,
+    constrained: bool = True,
+    **endpoint_options: Any,
 ) -> Predictors:
     """Predictors for a local model directory, or for an endpoint URL (``http://`` or ``https://``).
 
@@ -128,7 +135,7 @@ def load_predictors(
         completer = ActionExtractor.from_pretrained(text, max_new_tokens).completer
     else:
         raise InputError(f"--model {text!r} is neither an endpoint URL (http://, https://) nor a model directory")
-    return completer_predictors(completer, name=text, batch_size=batch_size)
+    return completer_predictors(completer, name=text, batch_size=batch_size, constrained=constrained)
 
 
 def load_split_data(spec: str | Path, data_dir: str | Path | None = None) -> datasets.DatasetDict:
@@ -154,18 +161,25 @@ def evaluate_model(
     selection: datasets.Dataset | None = None,
     examples_shown: int = 3,
     metrics: Sequence[str] = (),
+    constrained: bool = True,
+    reviewers: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Evaluate ``model`` on ``dataset[split]`` (D2A, R2D and circle review) and write the report files.
 
     ``selection``, when given, is the selection stage's scored pool; its divergence distribution is
     plotted beside the scores. ``metrics`` names extra metric sets (``"paper"``: the ChemActor paper's
     definitions, in percent, as ``d2a_paper`` and ``r2d_paper``) to report beside the project's own.
-    Returns the report (what ``report.json`` holds).
+    ``constrained`` decodes a model loaded here under the action grammar (:class:`Predictors` come as they
+    are). ``reviewers`` (endpoint URLs) score the D2A predictions against the references by peer review
+    (:func:`chemactor.scoring.review.peer_review`) beside the round trip. Returns the report (what
+    ``report.json`` holds).
     """
     unknown = sorted(set(metrics) - set(EXTRA_METRICS))
     if unknown:
         raise ValueError(f"unknown metric set(s) {', '.join(unknown)}; known: {', '.join(EXTRA_METRICS)}")
-    predictors = model if isinstance(model, Predictors) else load_predictors(model, batch_size, max_new_tokens)
+    predictors = (
+        model if isinstance(model, Predictors) else load_predictors(model, batch_size, max_new_tokens, constrained)
+    )
     if isinstance(dataset, datasets.DatasetDict):
         if split not in dataset:
             raise InputError(f"no split {split!r} to evaluate on; the data has {', '.join(dataset)}")
@@ -214,6 +228,8 @@ def evaluate_model(
         report["circle"] = circle_scores(
             [chain.actions for chain in chains], references, [chain.descriptions for chain in chains]
         )
+        if reviewers:
+            report["peer_review"] = _peer_review(predictions, references, reviewers)
         similarities = levenshtein_similarities(predictions, references)
         scored += _scored("d2a", d2a_rows, descriptions, references, predictions, similarities)
         report["counts"]["d2a"] = len(d2a_rows)
@@ -236,6 +252,16 @@ def evaluate_model(
     (output / REPORT_JSON).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     (output / REPORT_MD).write_text(render_markdown(report), encoding="utf-8")
     return report
+
+
+def _peer_review(predictions: list[str], references: list[str], urls: Sequence[str]) -> dict[str, Any]:
+    """Peer review of the D2A predictions by reviewer LLMs served at ``urls`` (chat API), answers kept out."""
+    from chemactor.generation.backends import EndpointBackend
+    from chemactor.scoring.review import peer_review
+
+    reviewers = {url: EndpointBackend(url, api="chat") for url in dict.fromkeys(urls)}
+    result = peer_review(predictions, references, reviewers)
+    return {key: value for key, value in result.items() if key != "reviews"}
 
 
 def _batched(converter: Converter, texts: list[str], batch_size: int, desc: str) -> list[str]:
@@ -353,6 +379,10 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
+def _number(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
 def _scalars(metrics: Mapping[str, Any]) -> list[tuple[str, Any]]:
     return [(name, value) for name, value in metrics.items() if isinstance(value, int | float)]
 
@@ -379,6 +409,18 @@ def render_markdown(report: Mapping[str, Any]) -> str:
             f"Circle score {circle['circle_score']:.3f} (mean action similarity to the reference over "
             f"{circle['rounds']} rounds); decay from round 1 to round {circle['rounds']}: {circle['decay']:.3f}.",
             _table(header, rows),
+        ]
+    if "peer_review" in report:
+        review = report["peer_review"]
+        rows = [
+            (index, *(summary["reviewer_scores"][name] for name in review["reviewers"]), summary["consensus"])
+            for index, summary in enumerate(review["rounds"])
+        ]
+        parts += [
+            "## Circle review (peer review of the D2A predictions)",
+            f"Consensus {_number(review['consensus'])}, agreement {_number(review['agreement'])}, "
+            f"unreadable answers {review['unparsable']}; round 0 is the independent review, then the debate.",
+            _table(("round", *review["reviewers"], "consensus"), rows),
         ]
     if "r2d" in report:
         parts += ["## R2D: reaction -> description", _table(("metric", "value"), _scalars(report["r2d"]))]

@@ -22,7 +22,14 @@ from typing import Any, Protocol
 
 from tqdm.auto import tqdm
 
-from chemactor.actions import Action, ActionParseError, action_types, parse_actions, validate_actions
+from chemactor.actions import (
+    Action,
+    ActionConstraint,
+    ActionParseError,
+    action_types,
+    parse_actions,
+    validate_actions,
+)
 from chemactor.chem import InvalidSmilesError, canonicalize_reaction, reaction_target
 from chemactor.data import AppendLog, RecordError, iter_jsonl, prompt_for, read_text_lines
 from chemactor.errors import LOCAL_MODEL_MODULES, ResumeError, require_extra
@@ -87,9 +94,14 @@ def first_line(text: str) -> str:
 
 
 class Completer(Protocol):
-    """Completes prompts in input order; an answer that cannot be had is a :class:`Failure`."""
+    """Completes prompts in input order; an answer that cannot be had is a :class:`Failure`.
 
-    def complete(self, prompts: Sequence[str], batch_size: int, progress: bool) -> list[str]: ...
+    With a ``constraint`` every answer is a readable action string the constraint admits (or a failure).
+    """
+
+    def complete(
+        self, prompts: Sequence[str], batch_size: int, progress: bool, constraint: ActionConstraint | None = None
+    ) -> list[str]: ...
 
 
 class ModelCompleter:
@@ -115,7 +127,13 @@ class ModelCompleter:
         """The prompt as the model saw it in training: through the chat template when there is one."""
         return render_prompt(self.tokenizer, [{"role": "user", "content": prompt}])
 
-    def complete(self, prompts: Sequence[str], batch_size: int = 8, progress: bool = True) -> list[str]:
+    def complete(
+        self,
+        prompts: Sequence[str],
+        batch_size: int = 8,
+        progress: bool = True,
+        constraint: ActionConstraint | None = None,
+    ) -> list[str]:
         """Greedy answers in input order; a batch the model fails on (out of memory, say) fails alone."""
         was_training = self.model.training
         self.model.eval()
@@ -124,7 +142,9 @@ class ModelCompleter:
             for start in tqdm(range(0, len(prompts), batch_size), desc="generate", disable=not progress):
                 batch = [self.render(prompt) for prompt in prompts[start : start + batch_size]]
                 try:
-                    generated = generate_local(self.model, self.tokenizer, batch, max_new_tokens=self.max_new_tokens)
+                    generated = generate_local(
+                        self.model, self.tokenizer, batch, max_new_tokens=self.max_new_tokens, constraint=constraint
+                    )
                 except RuntimeError as error:
                     answers.extend(Failure(f"generation failed (local): {error}", "local") for _ in batch)
                 else:
@@ -140,11 +160,18 @@ class EndpointCompleter:
     def __init__(self, backend: EndpointBackend, max_new_tokens: int = 256) -> None:
         self.backend, self.max_new_tokens = backend, max_new_tokens
 
-    def complete(self, prompts: Sequence[str], batch_size: int = 8, progress: bool = True) -> list[str]:
+    def complete(
+        self,
+        prompts: Sequence[str],
+        batch_size: int = 8,
+        progress: bool = True,
+        constraint: ActionConstraint | None = None,
+    ) -> list[str]:
         """Answers in input order; ``batch_size`` is moot here, the backend keeps the server busy instead."""
-        results = self.backend.generate_many(
-            prompts, progress=progress, max_new_tokens=self.max_new_tokens, temperature=0.0
-        )
+        params: dict[str, Any] = {"max_new_tokens": self.max_new_tokens, "temperature": 0.0}
+        if constraint is not None:
+            params["constraint"] = constraint
+        results = self.backend.generate_many(prompts, progress=progress, **params)
         return [
             Failure(f"generation failed ({result.kind}): {result}", result.kind)
             if isinstance(result, GenerationError)
@@ -191,28 +218,37 @@ class Extraction:
 class ActionExtractor:
     """Description -> action sequence with a trained ChemActor model.
 
+    Answers are decoded under the action grammar (:class:`~chemactor.actions.ActionConstraint`) unless
+    ``constrained`` is false: a locally run model through xgrammar, a served one as its server takes it.
+
     >>> extractor = ActionExtractor.from_pretrained("outputs/sft-tiny")  # doctest: +SKIP
     >>> extractor.extract(["The mixture was stirred for 2 h at 25 °C."])[0].actions  # doctest: +SKIP
     'STIR for 2 h at 25 °C.'
     """
 
-    def __init__(self, completer: Completer) -> None:
+    def __init__(self, completer: Completer, constrained: bool = True, constraint: ActionConstraint | None = None):
         self.completer = completer
+        self.constraint = (constraint or ActionConstraint()) if constrained else None
 
     @classmethod
-    def from_pretrained(cls, path_or_repo: str, max_new_tokens: int = 256, **model_kwargs: Any) -> ActionExtractor:
-        return cls(ModelCompleter.from_pretrained(path_or_repo, max_new_tokens, **model_kwargs))
+    def from_pretrained(
+        cls, path_or_repo: str, max_new_tokens: int = 256, constrained: bool = True, **model_kwargs: Any
+    ) -> ActionExtractor:
+        return cls(ModelCompleter.from_pretrained(path_or_repo, max_new_tokens, **model_kwargs), constrained)
 
     @classmethod
-    def from_model(cls, model: Any, tokenizer: Any, max_new_tokens: int = 256) -> ActionExtractor:
-        return cls(ModelCompleter(model, tokenizer, max_new_tokens))
+    def from_model(
+        cls, model: Any, tokenizer: Any, max_new_tokens: int = 256, constrained: bool = True
+    ) -> ActionExtractor:
+        return cls(ModelCompleter(model, tokenizer, max_new_tokens), constrained)
 
     @classmethod
     def from_endpoint(
-        cls, urls: str | Sequence[str], max_new_tokens: int = 256, **backend_kwargs: Any
+        cls, urls: str | Sequence[str], max_new_tokens: int = 256, constrained: bool = True, **backend_kwargs: Any
     ) -> ActionExtractor:
-        """Use a served model; ``backend_kwargs`` go to ``EndpointBackend`` (``model``, ``api``, ...)."""
-        return cls(_endpoint_completer(urls, max_new_tokens, **backend_kwargs))
+        """Use a served model; ``backend_kwargs`` go to ``EndpointBackend`` (``model``, ``api``,
+        ``structured_output``, ...)."""
+        return cls(_endpoint_completer(urls, max_new_tokens, **backend_kwargs), constrained)
 
     def extract(
         self, descriptions: Iterable[str], batch_size: int = 8, split: bool = True, progress: bool = True
@@ -221,7 +257,7 @@ class ActionExtractor:
         descriptions = list(descriptions)
         sentences = [split_sentences(text) if split else [text.strip()] for text in descriptions]
         prompts = [prompt_for("d2a", sentence) for group in sentences for sentence in group if sentence]
-        answers = iter(self.completer.complete(prompts, batch_size, progress))
+        answers = iter(self.completer.complete(prompts, batch_size, progress, self.constraint))
         return [
             _extraction(description, group, [next(answers) for sentence in group if sentence])
             for description, group in zip(descriptions, sentences, strict=True)

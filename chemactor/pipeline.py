@@ -130,6 +130,7 @@ class PublishConfig:
     public: bool = False
 
 
+CONSTRAINED_STAGES: tuple[str, ...] = ("generation", "training", "evaluation")  # the stages that produce actions
 SECTIONS: dict[str, type] = {
     "seeds": SeedsConfig,
     "generation": PipelineGenerationConfig,
@@ -213,8 +214,11 @@ class PipelineConfig:
             raise PipelineConfigError(str(exc)) from None
 
     @classmethod
-    def from_yaml(cls, path: str | Path, output_dir: str | Path | None = None) -> PipelineConfig:
-        """Read a recipe; ``output_dir`` overrides the recipe's own."""
+    def from_yaml(
+        cls, path: str | Path, output_dir: str | Path | None = None, constrained: bool | None = None
+    ) -> PipelineConfig:
+        """Read a recipe; ``output_dir`` overrides the recipe's own, ``constrained`` the ``constrained`` key of
+        every stage that produces actions (generation, training's held-out generations, evaluation)."""
         try:
             text = Path(path).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
@@ -227,6 +231,11 @@ class PipelineConfig:
             raise PipelineConfigError(f"{path}: a recipe is a mapping of sections, got {type(raw).__name__}")
         if output_dir is not None:
             raw = {**raw, "output_dir": str(output_dir)}
+        if constrained is not None:
+            for stage in CONSTRAINED_STAGES:
+                section = raw.get(stage) or {}
+                if isinstance(section, Mapping):  # anything else is reported by the validator
+                    raw = {**raw, stage: {**section, "constrained": constrained}}
         return cls.from_mapping(raw, source=str(path))
 
     def section(self, stage: str) -> dict[str, Any]:
@@ -409,6 +418,8 @@ def run_evaluation(config: PipelineConfig, inputs: Mapping[str, Path], output: P
         selection=datasets.Dataset.from_parquet(str(inputs["selection"] / "scores.parquet")),
         examples_shown=stage["examples_shown"],
         metrics=stage["metrics"],
+        constrained=stage["constrained"],
+        reviewers=stage["reviewers"],
     )
     headline = {f"d2a_{name}": report["d2a"][name] for name in HEADLINE_D2A if name in report.get("d2a", {})}
     headline.update({f"r2d_{name}": report["r2d"][name] for name in HEADLINE_R2D if name in report.get("r2d", {})})

@@ -155,6 +155,9 @@ class ScriptArguments:
         default=16, metadata={"help": "Held-out D2A rows generated at each evaluation for action metrics (0: off)."}
     )
     eval_max_new_tokens: int = field(default=128, metadata={"help": "Generation budget per held-out row."})
+    constrained: bool = field(
+        default=True, metadata={"help": "Decode the held-out D2A generations under the action grammar."}
+    )
     tokenizer_vocab_size: int = field(
         default=1000, metadata={"help": "Vocabulary of the tokenizer trained when no model_name_or_path is given."}
     )
@@ -377,10 +380,11 @@ class ActionMetricsCallback(TrainerCallback):
     evaluation metrics, so ``metric_for_best_model`` can name one (e.g. ``eval_full_sentence_accuracy``).
     """
 
-    def __init__(self, records: datasets.Dataset, max_new_tokens: int = 128) -> None:
+    def __init__(self, records: datasets.Dataset, max_new_tokens: int = 128, constrained: bool = True) -> None:
         self.descriptions = list(records["description"])
         self.references = list(records["actions"])
         self.max_new_tokens = max_new_tokens
+        self.constrained = constrained
 
     def on_evaluate(
         self,
@@ -395,7 +399,9 @@ class ActionMetricsCallback(TrainerCallback):
         from chemactor.inference import ActionExtractor
         from chemactor.scoring import action_metrics
 
-        extractor = ActionExtractor.from_model(model, processing_class, max_new_tokens=self.max_new_tokens)
+        extractor = ActionExtractor.from_model(
+            model, processing_class, max_new_tokens=self.max_new_tokens, constrained=self.constrained
+        )
         extractions = extractor.extract(
             self.descriptions, batch_size=args.per_device_eval_batch_size, split=False, progress=False
         )
@@ -428,7 +434,7 @@ def build_trainer(
         held_out = records["validation"].filter(lambda row: has_task(row, "d2a"))
         held_out = held_out.select(range(min(args.eval_generation_samples, len(held_out))))
         if len(held_out):
-            callbacks.append(ActionMetricsCallback(held_out, args.eval_max_new_tokens))
+            callbacks.append(ActionMetricsCallback(held_out, args.eval_max_new_tokens, args.constrained))
     return SFTTrainer(
         model=model,
         args=training_args,

@@ -100,7 +100,7 @@ def test_answers_are_read_leniently():
         '{"solution_of": [{"name": "A"}, {"name": "B", "quantity": ["5 mL"]}]}}]}\n```'
     )
     assert answer_text(raw) == "STIR for 2\th; MAKESOLUTION with A and B (5 mL); ADD SLN."
-    assert answer_text("  ADD water.  ") == "ADD water."  # text answers go to the text parser as they are
+    assert answer_text("  ADD water.  ") == "  ADD water.  "  # text answers go to the text parser as they are
     with pytest.raises(ActionParseError, match="unknown action 'SHAKE'"):
         answer_text('{"actions": [{"action": "SHAKE"}]}')
     with pytest.raises(ActionParseError, match="no complete JSON"):

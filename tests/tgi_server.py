@@ -17,6 +17,9 @@ request gets these as a plain JSON body, a stream without a single event. ``scri
 next requests in order (``None`` for a clean answer); after it runs out, ``faults`` gives each fault a
 probability per request (seeded, reproducible).
 
+``parameters.grammar`` on the generate routes is checked as TGI checks it (``{"type": "json" | "json_schema" |
+"regex", "value": ...}``, a 422 otherwise); ``grammars=False`` plays a deployment that takes no grammar at all.
+
 Run ``python tests/tgi_server.py --latency 0.2`` to serve from a separate process (benchmarks do); it
 prints the URL on its first line.
 """
@@ -47,6 +50,20 @@ ERRORS: dict[str, tuple[int, str, str]] = {
 STREAM_ERROR = {"error": "Request failed during generation: Server error: shard died.", "error_type": "generation"}
 EMPTY_ANSWERS: tuple[str, ...] = ("null", "no_choices", "null_text")
 FAULTS: tuple[str, ...] = (*ERRORS, "drop", "garbage", "stream_error", "slow", *EMPTY_ANSWERS)
+GRAMMAR_TYPES: tuple[str, ...] = ("json", "json_schema", "regex")
+
+
+def grammar_problem(grammar: Any) -> str | None:
+    """Why TGI would refuse ``parameters.grammar`` (``None``: it takes it): a known type and a value of its kind."""
+    if not isinstance(grammar, dict) or grammar.get("type") not in GRAMMAR_TYPES:
+        kind = grammar.get("type") if isinstance(grammar, dict) else grammar
+        return f"parameters.grammar: unknown variant `{kind}`, expected one of {', '.join(GRAMMAR_TYPES)}"
+    value = grammar.get("value")
+    if grammar["type"] == "regex" and not isinstance(value, str):
+        return "parameters.grammar.value: invalid type, expected a string"
+    if grammar["type"] != "regex" and not isinstance(value, dict | str):
+        return "parameters.grammar.value: invalid type, expected a JSON schema"
+    return None
 
 
 def echo_responder(kind: str, payload: dict[str, Any]) -> str:
@@ -79,6 +96,7 @@ class TGIServer:
         model_id: str = "chemactor/tgi-test",
         max_concurrent_requests: int | None = 128,
         port: int = 0,
+        grammars: bool = True,
     ) -> None:
         unknown = set(faults or {}) | {fault for fault in script if fault is not None}
         unknown -= set(FAULTS)
@@ -91,6 +109,7 @@ class TGIServer:
         self.slow_seconds = slow_seconds
         self.model_id = model_id
         self.max_concurrent_requests = max_concurrent_requests
+        self.grammars = grammars
         self.requests: Counter[str] = Counter()  # route -> count
         self.injected: Counter[str] = Counter()  # fault -> count
         self.payloads: list[dict[str, Any]] = []
@@ -232,6 +251,12 @@ def _handler_for(server: TGIServer) -> type[BaseHTTPRequestHandler]:
 
         def _answer(self, route: str, payload: dict[str, Any]) -> None:
             fault = server.next_fault(route, payload)
+            grammar = (payload.get("parameters") or {}).get("grammar")
+            if route != "/v1/chat/completions" and grammar is not None:
+                problem = grammar_problem(grammar) if server.grammars else "grammar is not supported by this model"
+                if problem:
+                    self._send_json(422, {"error": f"Input validation error: {problem}", "error_type": "validation"})
+                    return
             delay = server.latency + (server.slow_seconds if fault == "slow" else 0.0)
             if delay:
                 time.sleep(delay)

@@ -535,13 +535,13 @@ def _chemical_json(chemical: Chemical) -> dict[str, Any]:
 
 def answer_text(text: str, style: str = "readable") -> str:
     """The action string of a model's answer: a JSON answer (as a JSON-schema constraint makes a model
-    write) is converted to ``style``; any other answer is returned stripped, for the text parser to judge.
+    write) is converted to ``style``; any other answer is returned as it is, for the text parser to judge.
 
     A JSON answer whose content is not an action sequence raises :class:`ActionParseError`.
     """
     stripped = text.strip()
     if not stripped.startswith(("{", "[", "```")):
-        return stripped
+        return text
     value = next(_json_values(stripped), None)
     if value is not None:
         return format_actions(json_to_actions(value), style)

@@ -57,8 +57,9 @@ STRUCTURED_OUTPUTS: dict[str, tuple[str, ...]] = {
 }
 """How each API can carry an action constraint (``structured_output``), the first being the default:
 
-- ``json_schema``: OpenAI's ``response_format={"type": "json_schema", ...}`` (vLLM, SGLang, llama.cpp's own
-  server, TGI's chat route); on ``generate``, TGI's ``grammar={"type": "json", "value": schema}``;
+- ``json_schema``: OpenAI's ``response_format={"type": "json_schema", ...}``, which huggingface_hub sends to a
+  base URL in the shape TGI's chat route takes (``{"type": "json_object", "value": schema}``); on
+  ``generate``, TGI's ``grammar={"type": "json", "value": schema}``;
 - ``json_object``: ``response_format={"type": "json_object", "schema": ...}`` (llama-cpp-python's server,
   which rejects ``json_schema``);
 - ``gbnf``: llama.cpp's ``grammar`` (GBNF) over the readable action format itself, no JSON;
@@ -233,8 +234,9 @@ class EndpointBackend(Backend):
     A request with a ``constraint`` (an :class:`~chemactor.actions.ActionConstraint`) sends it the way
     ``structured_output`` says (see :data:`STRUCTURED_OUTPUTS`), asks for as many new tokens as the longest
     constrained answer may take, and returns the answer as a readable action string whatever form the
-    server wrote it in. A server that refuses the constraint (the same request without it is answered)
-    raises :class:`~chemactor.errors.EndpointError` naming the option that turns it off.
+    server wrote it in; a ``constraint`` that is a JSON schema asks for a JSON answer under it. A server
+    that refuses the constraint (the same request without it is answered) raises
+    :class:`~chemactor.errors.EndpointError` naming the option that turns it off.
     """
 
     def __init__(
@@ -261,9 +263,10 @@ class EndpointBackend(Backend):
                 f"api: must be 'chat' or 'generate', got {api!r}{closest(str(api), ('chat', 'generate'))}"
             )
         if structured_output is not None and structured_output not in STRUCTURED_OUTPUTS[api]:
-            raise ValueError(
-                f"structured_output {structured_output!r} does not go with api {api!r}; "
-                f"use one of {', '.join(STRUCTURED_OUTPUTS[api])}"
+            known = STRUCTURED_OUTPUTS[api]
+            raise ConfigError(
+                f"structured_output: {structured_output!r} does not go with api {api!r}"
+                f"{closest(structured_output, known)}; use one of {', '.join(known)}"
             )
         self.structured_output = structured_output or STRUCTURED_OUTPUTS[api][0]
         self.model = model
@@ -343,7 +346,10 @@ class EndpointBackend(Backend):
                         raise
                     error.attempts = attempt + 1
                     self._check_reachable(error)
-                    if not error.retryable or attempt == self.max_retries:
+                    final = not error.retryable or attempt == self.max_retries
+                    if final and params.get("constraint") is not None and error.status is not None:
+                        await self._refuses_constraint(state, url, prompt, params, error)
+                    if final:
                         self.stats[f"failed:{error.kind}"] += 1
                         raise error from exc
                     self.stats["retries"] += 1
@@ -375,8 +381,8 @@ class EndpointBackend(Backend):
     async def _refuses_constraint(
         self, state: _LoopState, url: str, prompt: Prompt, params: Mapping[str, Any], error: GenerationError
     ) -> None:
-        """Raise :class:`EndpointError` when ``url`` answers the request that failed once its constraint is
-        dropped: the server does not take the constraint in this form, and every constrained request would fail."""
+        """Raise :class:`EndpointError` when ``url`` answers the request that failed for good once its constraint
+        is dropped: the server does not take the constraint in this form, and every constrained request would fail."""
         probe = {key: value for key, value in params.items() if key != "constraint"} | {"max_new_tokens": 1}
         try:
             await asyncio.wait_for(self._request(state, url, prompt, probe), self.timeout)
@@ -388,19 +394,28 @@ class EndpointBackend(Backend):
             "the constraint off (--no-constrained, or constrained: false in the recipe)"
         )
 
-    def _constrain(self, params: dict[str, Any], constraint: ActionConstraint) -> None:
-        """Put ``constraint`` into ``params`` in the form :attr:`structured_output` names."""
-        form = "json" if self.structured_output.startswith("json") else "readable"
-        # Enough new tokens for the longest constrained answer: every token carries at least one byte.
-        params["max_new_tokens"] = max(params.get("max_new_tokens") or 0, constraint.max_bytes(form) + 1)
-        if self.structured_output == "json_schema" and self.api == "chat":
-            schema = {"name": "action_sequence", "schema": constraint.json_schema(), "strict": False}
-            params["response_format"] = {"type": "json_schema", "json_schema": schema}
-        elif self.structured_output == "json_schema":
-            params["grammar"] = {"type": "json", "value": constraint.json_schema()}
-        elif self.structured_output == "json_object":
-            params["response_format"] = {"type": "json_object", "schema": constraint.json_schema()}
-        elif self.structured_output == "gbnf":
+    def _constrain(self, params: dict[str, Any], constraint: ActionConstraint | Mapping[str, Any]) -> None:
+        """Put ``constraint`` into ``params`` in the form :attr:`structured_output` names.
+
+        An :class:`ActionConstraint` also gets as many new tokens as its longest answer may take (every
+        token carries at least one byte); a plain JSON schema (a reviewer's verdict, say) always goes as JSON.
+        """
+        form = self.structured_output
+        if isinstance(constraint, ActionConstraint):
+            text_form = "readable" if form in ("gbnf", "regex") else "json"
+            params["max_new_tokens"] = max(params.get("max_new_tokens") or 0, constraint.max_bytes(text_form) + 1)
+            schema = constraint.json_schema()
+        else:
+            schema = dict(constraint)
+            form = {"gbnf": "json_object", "regex": "json_schema"}.get(form, form)
+        if form == "json_schema" and self.api == "chat":
+            wrapped = {"name": schema.get("title", "answer"), "schema": schema, "strict": False}
+            params["response_format"] = {"type": "json_schema", "json_schema": wrapped}
+        elif form == "json_schema":
+            params["grammar"] = {"type": "json", "value": schema}
+        elif form == "json_object":
+            params["response_format"] = {"type": "json_object", "schema": schema}
+        elif form == "gbnf":
             params["extra_body"] = {**params.get("extra_body", {}), "grammar": constraint.gbnf()}
         else:
             params["grammar"] = {"type": "regex", "value": constraint.regex()}
@@ -412,6 +427,8 @@ class EndpointBackend(Backend):
         if constraint is not None:
             self._constrain(params, constraint)
             generation = await self._request(state, url, prompt, params)
+            if not isinstance(constraint, ActionConstraint):
+                return generation
             return dataclasses.replace(generation, text=_action_answer(generation.text))
         if self.api == "chat":
             messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)

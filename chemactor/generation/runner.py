@@ -49,7 +49,7 @@ import jinja2
 import numpy as np
 from tqdm.auto import tqdm
 
-from chemactor.actions import ACTION_NAMES
+from chemactor.actions import ACTION_NAMES, ActionConstraint
 from chemactor.builders import read_records
 from chemactor.chem import InvalidSmilesError, canonicalize_reaction, reaction_target
 from chemactor.config import parse_config
@@ -106,6 +106,7 @@ class RunSettings:
     prompts_dir: str | None = None
     sampling: dict[str, Any] = field(default_factory=dict)
     back_translate: bool = False  # also write the actions back into text (A2D) and score the similarity
+    constrained: bool = True  # D2A answers decoded under the action grammar (chemactor.actions.ActionConstraint)
     max_in_flight: int = 256
     fsync_interval: float = 1.0
 
@@ -548,7 +549,8 @@ class GenerationRunner:
             prompt = self._render(
                 "d2a", examples=self._shots(item, "d2a"), description=description, action_names=ACTION_NAMES
             )
-            actions = await self._ask(prompt, "d2a", params, meta)
+            constraint = ActionConstraint() if self.settings.constrained else None
+            actions = await self._ask(prompt, "d2a", params, meta, constraint=constraint)
             try:
                 reaction = record.get("reaction_smiles") or ""
                 meta["crosscheck"] = crosscheck(actions, description, reaction, roles, target=target)
@@ -582,10 +584,17 @@ class GenerationRunner:
             raise ItemError(f"{task} prompt template: {type(exc).__name__}: {exc}", kind="template") from exc
 
     async def _ask(
-        self, prompt: str, task: str, params: Mapping[str, Any], meta: dict[str, Any], allow_empty: bool = False
+        self,
+        prompt: str,
+        task: str,
+        params: Mapping[str, Any],
+        meta: dict[str, Any],
+        allow_empty: bool = False,
+        constraint: ActionConstraint | None = None,
     ) -> str:
         assert isinstance(self.backend, Backend)
-        generation = await self.backend.agenerate(prompt, **params)
+        extra = {"constraint": constraint} if constraint is not None else {}
+        generation = await self.backend.agenerate(prompt, **params, **extra)
         meta["prompts"][task] = self.prompts[task].provenance
         meta["usage"][task] = generation.usage
         meta["endpoints"][task] = generation.endpoint
@@ -654,6 +663,8 @@ class GenerationConfig:
     prompts_dir: str | None = None
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     back_translate: bool = False
+    constrained: bool = True  # D2A answers under the action grammar, sent as structured_output says
+    structured_output: str | None = None  # endpoint only; see chemactor.generation.backends.STRUCTURED_OUTPUTS
     seed: int = 0
     max_in_flight: int = field(default=256, metadata={"min": 1})
     # "i/n": this process does shard i (0 to n-1) of the inputs, split by id, into OUTPUT/shard-i-of-n/
@@ -740,6 +751,7 @@ def run_from_config(
             max_retries=options.max_retries,
             api=options.api,
             stream=options.stream,
+            structured_output=options.structured_output,
         )
     elif backend_name == "transformers":
         assert options.model is not None
@@ -754,6 +766,7 @@ def run_from_config(
         prompts_dir=options.prompts_dir,
         sampling=options.sampling.as_params(),
         back_translate=options.back_translate,
+        constrained=options.constrained,
         max_in_flight=options.max_in_flight,
     )
     needs_examples = steps != "augment" and settings.shots > 0

@@ -39,6 +39,18 @@ TASKS: dict[str, str] = {
     "r2d": "write the experimental procedure for a reaction given as reaction SMILES.",
 }
 
+# Reviewers answer under this JSON schema where their server takes one; parse_review stays lenient regardless.
+REVIEW_SCHEMA: dict[str, Any] = {
+    "title": "Review",
+    "type": "object",
+    "properties": {
+        "score": {"type": "number", "minimum": 0, "maximum": 1},
+        "rationale": {"type": "string", "maxLength": 600, "pattern": "^[^\\x00-\\x1f\"\\\\]{0,600}$"},
+    },
+    "required": ["score", "rationale"],
+    "additionalProperties": False,
+}
+
 _SCORE = re.compile(r"score\W{0,4}(-?\d+(?:\.\d+)?)", re.IGNORECASE)
 
 
@@ -182,7 +194,7 @@ def peer_review(
     if not reviewers:
         raise ValueError("peer review needs at least one reviewer")
     names = list(reviewers)
-    params = {"max_tokens": max_tokens, "temperature": temperature}
+    params = {"max_tokens": max_tokens, "temperature": temperature, "constraint": REVIEW_SCHEMA}
     pairs = list(zip(predictions, references, strict=True))
 
     first = prompt_template("peer_review", prompt_version)
