@@ -256,11 +256,10 @@ def evaluate_model(
 
 def _peer_review(predictions: list[str], references: list[str], urls: Sequence[str]) -> dict[str, Any]:
     """Peer review of the D2A predictions by reviewer LLMs served at ``urls`` (chat API), answers kept out."""
-    from chemactor.generation.backends import EndpointBackend
+    from chemactor.generation.backends import endpoint_backends
     from chemactor.scoring.review import peer_review
 
-    reviewers = {url: EndpointBackend(url, api="chat") for url in dict.fromkeys(urls)}
-    result = peer_review(predictions, references, reviewers)
+    result = peer_review(predictions, references, endpoint_backends(list(dict.fromkeys(urls)), api="chat"))
     return {key: value for key, value in result.items() if key != "reviews"}
 
 

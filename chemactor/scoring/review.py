@@ -45,7 +45,7 @@ REVIEW_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
         "score": {"type": "number", "minimum": 0, "maximum": 1},
-        "rationale": {"type": "string", "maxLength": 600, "pattern": "^[^\\x00-\\x1f\"\\\\]{0,600}$"},
+        "rationale": {"type": "string", "maxLength": 600, "pattern": '^[^\\x00-\\x1f"\\\\]{0,600}$'},
     },
     "required": ["score", "rationale"],
     "additionalProperties": False,
