@@ -269,6 +269,7 @@ class EndpointBackend(Backend):
                 f"{closest(structured_output, known)}; use one of {', '.join(known)}"
             )
         self.structured_output = structured_output or STRUCTURED_OUTPUTS[api][0]
+        self._takes_constraint: set[str] = set()  # URLs that have answered a constrained request
         self.model = model
         self.max_concurrency = max_concurrency
         self.timeout = timeout
@@ -339,6 +340,8 @@ class EndpointBackend(Backend):
                 try:
                     generation = await asyncio.wait_for(self._request(state, url, prompt, params), self.timeout)
                     self._unreachable_attempts = 0
+                    if params.get("constraint") is not None:
+                        self._takes_constraint.add(url)
                     return self._count(generation)
                 except Exception as exc:
                     error = classify_error(exc, url)
@@ -381,13 +384,24 @@ class EndpointBackend(Backend):
     async def _refuses_constraint(
         self, state: _LoopState, url: str, prompt: Prompt, params: Mapping[str, Any], error: GenerationError
     ) -> None:
-        """Raise :class:`EndpointError` when ``url`` answers the request that failed for good once its constraint
-        is dropped: the server does not take the constraint in this form, and every constrained request would fail."""
-        probe = {key: value for key, value in params.items() if key != "constraint"} | {"max_new_tokens": 1}
-        try:
-            await asyncio.wait_for(self._request(state, url, prompt, probe), self.timeout)
-        except Exception:
-            return  # the failure is not about the constraint; retry or report it as usual
+        """Raise :class:`EndpointError` when ``url`` refuses the constraint of a request that failed for good.
+
+        Refusing means: no constrained request has succeeded there yet, the same request without its constraint
+        is answered, and with it fails again; so a server that does not take the constraint in this form stops
+        the run at the first request, and a one-off fault is never mistaken for a refusal.
+        """
+        if url in self._takes_constraint:
+            return
+        bare = {key: value for key, value in params.items() if key != "constraint"} | {"max_new_tokens": 1}
+        for request, refused in ((bare, False), (params, True)):
+            try:
+                await asyncio.wait_for(self._request(state, url, prompt, request), self.timeout)
+            except Exception:
+                if not refused:
+                    return  # the failure is not about the constraint; report it as usual
+            else:
+                if refused:
+                    return
         raise EndpointError(
             f"{url} refused the action constraint sent as structured_output={self.structured_output!r} "
             f"({error}); choose another structured_output ({', '.join(STRUCTURED_OUTPUTS[self.api])}) or turn "
