@@ -49,7 +49,10 @@ def test_the_chain_runs_on_a_local_model(model_dir, tmp_path):
     # which random draws each gets) depends on timing: without special tokens no answer can come back empty.
     backend.model.generation_config.suppress_tokens = backend.tokenizer.all_special_ids
     sampling = {"max_new_tokens": 8, "temperature": 1.0, "seed": 0}
-    runner = GenerationRunner(backend, RunSettings(shots=1, sampling=sampling), example_records())
+    # Unconstrained: under the action constraint a finished answer allows only end-of-text, which is suppressed
+    # here (tests/test_constrained_decoding.py runs the local model under the constraint).
+    settings = RunSettings(shots=1, sampling=sampling, constrained=False)
+    runner = GenerationRunner(backend, settings, example_records())
     summary = runner.run(reactions, tmp_path, progress=False)
     assert summary.done == 3 and not summary.failed
     assert summary.tokens["completion_tokens"] > 0 and backend.stats["batches"] >= 2  # r2d wave, then d2a wave

@@ -636,7 +636,8 @@ def generate_local(
     a server would take but a local model has no use for (``stop``, ``grammar``, ...) are ignored.
 
     With a ``constraint`` every answer is decoded under the readable action grammar (xgrammar's logits
-    processor), with as many new tokens as its longest answer may take, as far as the model's context allows.
+    processor), with as many new tokens as its longest answer may take as far as the model's context allows
+    (never fewer than ``max_new_tokens``).
     """
     import torch
 
@@ -659,8 +660,9 @@ def generate_local(
         tokenizer.padding_side = padding_side
     if constraint is not None:
         room = getattr(model.config, "max_position_embeddings", None)
-        wanted = max(max_new_tokens, constraint.max_bytes() + 1)
-        kwargs["max_new_tokens"] = min(wanted, room - inputs["input_ids"].shape[1]) if room else wanted
+        wanted = constraint.max_bytes() + 1
+        left = room - inputs["input_ids"].shape[1] if room else wanted
+        kwargs["max_new_tokens"] = max(max_new_tokens, min(wanted, left))
         kwargs["logits_processor"] = [action_logits_processor(model, tokenizer, constraint)]
     with torch.inference_mode():
         output = model.generate(**inputs, **kwargs)
