@@ -16,8 +16,13 @@ that folder::
 Every stage folder holds ``stage.json``: the stage's hash (its config section, the pipeline seed, the package
 version and the outputs it reads, each named by its hash and the time it was written), its status and
 summary. A rerun skips a stage whose hash is unchanged and whose status is ``done``; it reruns a stage left
-``running`` in place (the generation runner and the trainer resume from what is on disk); and it clears and
-reruns a stage whose hash changed or that is forced, and then everything downstream, whose inputs changed.
+``running`` or ``incomplete`` in place (the generation runner and the trainer resume from what is on disk);
+and it clears and reruns a stage whose hash changed or that is forced, and then everything downstream, whose
+inputs changed. A generation stage that left nothing usable (no rows, or more failed items than rows) is
+``incomplete``, not done: :class:`StageIncomplete` (exit 3) stops the run there and a rerun retries it.
+
+The whole recipe is parsed into the sections' dataclasses when it is read (:class:`PipelineConfig`), so a
+mistake anywhere is reported, with its key path, before the first stage runs.
 """
 
 from __future__ import annotations
@@ -369,12 +374,7 @@ def run_selection(config: PipelineConfig, inputs: Mapping[str, Path], output: Pa
     # the seeds' validation and test rows are evaluation data: generated rows that copy them are dropped
     held_out = datasets.concatenate_datasets([seeds[name] for name in ("validation", "test") if name in seeds])
     generated = read_records(inputs["generation"])
-    summary = select(seeds["train"], generated, output, selector=selector, held_out=held_out, **rule)
-    if not summary["selected"]:
-        raise StageIncomplete(
-            f"selection kept 0 of {summary['pool']} generated rows; the stage is not marked done", summary=summary
-        )
-    return summary
+    return select(seeds["train"], generated, output, selector=selector, held_out=held_out, **rule)
 
 
 def run_training(config: PipelineConfig, inputs: Mapping[str, Path], output: Path) -> dict[str, Any]:

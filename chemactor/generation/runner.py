@@ -21,7 +21,15 @@ Each line is written with one ``os.write`` of the complete line (to a file opene
 fsynced at most every ``fsync_interval`` seconds, so a killed run loses only the requests in flight and
 at worst leaves a final line without its newline, which the next run truncates before appending.
 Rerunning the same command resumes: rows already written are skipped, failed items are skipped too
-unless ``retry_failed`` is set. Row ids are ``<input id>/<sample>``, stable across runs.
+unless ``retry_failed`` is set. Row ids are ``<input id>/<sample>``, stable across runs. A folder where no
+row was written yet takes new settings (its old failure logs are set aside); one with rows refuses them.
+
+A row that fails on its own never stops the run: an unparsable reaction (``invalid_smiles``, asked nothing),
+a missing field (``input``), a prompt template that fails on its values (``template``), a cross-check that
+crashes on its answers (``crosscheck``), a blank answer (``empty``) or a request that failed for good (the
+backend's kinds, ``garbage`` for a 200 without an answer) is recorded with its kind and the others go on.
+An endpoint that cannot be reached at all raises :class:`~chemactor.errors.EndpointError` from the backend
+and stops the run; its connection failures are not recorded, so the next run asks again.
 
 Inputs stream: the runner takes the next input only when one of its ``max_in_flight`` items finishes, and
 the finished ids are held as 64-bit keys (:class:`FinishedIds`), so memory does not grow with a million
