@@ -96,9 +96,13 @@ def clipped_matches(sequences: Sequences, predicted: np.ndarray, expected: np.nd
     Each side becomes a sparse (pair x n-gram) count matrix; scipy sums the duplicates of each row and takes
     the element-wise minimum of the two in C++, row by row, so nothing is sorted beyond a row's few n-grams.
     """
-    pairs = len(predicted)
-    sides = [sequences.positions(predicted), sequences.positions(expected)]
-    matches = np.zeros((pairs, max_order), np.int64)
+    matches = np.zeros((len(predicted), max_order), np.int64)
+    # a prediction equal to its reference matches all its n-grams: only the others are counted
+    same = predicted == expected
+    matches[same] = np.maximum(0, sequences.lengths[predicted[same], None] - np.arange(max_order))
+    differ = np.flatnonzero(~same)
+    pairs = len(differ)
+    sides = [sequences.positions(predicted[differ]), sequences.positions(expected[differ])]
     for order, (grams, width) in enumerate(sequences.ngram_ids(max_order)):
         counts = []
         for at, owner in sides:
@@ -106,7 +110,7 @@ def clipped_matches(sequences: Sequences, predicted: np.ndarray, expected: np.nd
             present = gram >= 0
             ones = np.ones(int(np.count_nonzero(present)), np.int64)
             counts.append(sparse.csr_array((ones, (owner[present], gram[present])), shape=(pairs, width)))
-        matches[:, order] = counts[0].minimum(counts[1]).sum(axis=1)
+        matches[differ, order] = counts[0].minimum(counts[1]).sum(axis=1)
     return matches
 
 
