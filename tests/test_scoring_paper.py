@@ -14,6 +14,8 @@ import warnings
 from collections import Counter
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from metric_pairs import procedure_pairs, recombined_action_pairs
 from nltk.translate.bleu_score import corpus_bleu, sentence_bleu
 from p2a_cases import perturbed_pairs, reference_actions
@@ -23,6 +25,7 @@ from rouge_score import rouge_scorer
 from chemactor.actions import ActionParseError, InvalidAction, action_types, parse_actions
 from chemactor.scoring import action_metrics, paper_action_metrics, paper_procedure_metrics
 from chemactor.scoring.action_metrics import paper_validity, reactant_count
+from chemactor.scoring.ngrams import pair_statistics
 
 PAIRS = 1000
 EDGE_ACTIONS = [
@@ -228,3 +231,28 @@ def test_default_suite_values_unchanged(shared_data, pair_set):
     assert scores["per_action_type"]["ADD"]["support"] == expected.pop("add_support")
     for name, value in expected.items():
         assert scores[name] == pytest.approx(value, abs=1e-9), name
+
+
+def _counted(prediction: list[str], reference: list[str], order: int) -> int:
+    grams = [Counter(zip(*(tokens[i:] for i in range(order)), strict=False)) for tokens in (prediction, reference)]
+    return sum((grams[0] & grams[1]).values())
+
+
+@given(
+    st.lists(
+        st.tuples(st.text(alphabet="ab ;.\n", max_size=12), st.text(alphabet="ab ;.\n", max_size=12)),
+        min_size=1,
+        max_size=6,
+    ),
+    st.sampled_from([0, 2, 4]),
+)
+def test_vectorised_ngram_counts_equal_counters(pairs, pad_to):
+    """Clipped matches, totals and lengths of every pair, for any text, padded or not, whatever repeats."""
+    predictions, references = (list(side) for side in zip(*pairs, strict=True))
+    for tokenize in (str.split, lambda text: text.split(" ")):
+        statistics = pair_statistics(predictions, references, 4, tokenize=tokenize, pad_to=pad_to)
+        for i, (prediction, reference) in enumerate(pairs):
+            tokens = [t + [""] * (pad_to - len(t)) for t in (tokenize(prediction), tokenize(reference))]
+            assert statistics.matches[i].tolist() == [_counted(*tokens, order) for order in range(1, 5)]
+            assert statistics.totals[i].tolist() == [max(1, len(tokens[0]) - n) for n in range(4)]
+            assert (statistics.predicted_lengths[i], statistics.expected_lengths[i]) == tuple(map(len, tokens))
