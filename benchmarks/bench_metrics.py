@@ -11,8 +11,8 @@ and checks that both give the same values. paragraph2actions, when installed in 
 ``tests/p2a_cases.py``), runs as a subprocess on the perturbed set.
 
 The machine may be shared, so times come with the load average; ``--instructions`` also counts the
-instructions one suite call executes (valgrind's callgrind, by difference of two runs that call it once and
-three times), which other processes do not change.
+instructions one warm suite call executes (valgrind's callgrind, switched on for that call only), which
+other processes do not change.
 
     .venv/bin/python benchmarks/bench_metrics.py [--pairs 10000] [--before 8be4d58] [--instructions]
 """
@@ -94,40 +94,54 @@ def _differences(ours: dict, theirs: dict) -> list[str]:
     return [name for name, value in ours.items() if name != "per_action_type" and abs(value - theirs[name]) > 1e-9]
 
 
-def _instructions(pairs: int, data_dir: Path) -> dict[str, float] | None:
-    """Instructions of one ``action_metrics`` call per pair set: callgrind, three calls minus one call, halved."""
-    if shutil.which("valgrind") is None:
+def _instructions(data_dir: Path, pairs: int, revisions: list[str]) -> dict[tuple[str, str], int] | None:
+    """Instructions of one warm ``action_metrics`` call per (pair set, revision): the call runs under
+    callgrind with instrumentation switched on (``callgrind_control``) for that call only."""
+    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         return None
     counts = {}
     for name in ("perturbed", "recombined"):
-        totals = []
-        for calls in (1, 3):
+        for revision in revisions:
             with tempfile.TemporaryDirectory() as folder:
-                out = Path(folder) / "callgrind.out"
                 command = [
                     "valgrind",
                     "--tool=callgrind",
-                    f"--callgrind-out-file={out}",
+                    "--instr-atstart=no",
+                    f"--callgrind-out-file={Path(folder) / 'callgrind.out'}",
                     sys.executable,
                     __file__,
                     "--suite-only",
                     name,
-                    str(calls),
+                    revision,
                     "--pairs",
                     str(pairs),
                     "--data-dir",
                     str(data_dir),
                 ]
-                log = subprocess.run(command, capture_output=True, text=True, check=True).stderr
-                totals.append(int(re.search(r"Collected : (\d+)", log).group(1)))
-        counts[name] = (totals[1] - totals[0]) / 2
+                run = subprocess.Popen(
+                    command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+                )
+                pid = run.stdout.readline().split()[-1]  # "ready PID": pairs built, the suite warmed up
+                subprocess.run(["callgrind_control", "--instr=on", pid], capture_output=True, check=True)
+                run.stdin.write("go\n")
+                run.stdin.flush()
+                run.stdout.readline()  # "done"
+                subprocess.run(["callgrind_control", "--instr=off", pid], capture_output=True, check=True)
+                _, log = run.communicate("stop\n")
+                counts[name, revision] = int(re.search(r"Collected : (\d+)", log).group(1))
     return counts
 
 
-def _suite_only(name: str, calls: int, pairs: int, data_dir: Path) -> None:
+def _suite_only(name: str, revision: str, pairs: int, data_dir: Path) -> None:
+    """Under callgrind: build the pairs, warm up, then run one call between two lines of stdin."""
     predictions, references = pair_sets(data_dir, pairs)[name]
-    for _ in range(calls):
-        action_metrics(predictions, references)
+    suite = _module_at(revision).action_metrics if revision else action_metrics
+    suite(predictions, references)
+    print(f"ready {os.getpid()}", flush=True)
+    sys.stdin.readline()
+    suite(predictions, references)
+    print("done", flush=True)
+    sys.stdin.readline()
 
 
 def _measure(name: str, predictions: list[str], references: list[str], repeats: int, revision: str, before):
@@ -165,12 +179,12 @@ def main() -> None:
     parser.add_argument("--instructions", action="store_true", help="count instructions with callgrind")
     parser.add_argument("--p2a-python", default="/tmp/p2a/bin/python")
     parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data")
-    parser.add_argument("--suite-only", nargs=2, metavar=("SET", "CALLS"), help=argparse.SUPPRESS)
+    parser.add_argument("--suite-only", nargs=2, metavar=("SET", "REVISION"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core, as the target says
     if args.suite_only:
-        _suite_only(args.suite_only[0], int(args.suite_only[1]), args.pairs, args.data_dir)
+        _suite_only(args.suite_only[0], args.suite_only[1], args.pairs, args.data_dir)
         return
     machine = machine_line()
     before = _module_at(args.before) if args.before else None
@@ -197,13 +211,23 @@ def main() -> None:
         *rows,
         "",
     ]
-    if args.instructions and (counts := _instructions(args.pairs, args.data_dir)):
+    revisions = ["", args.before] if args.before else [""]
+    if args.instructions and (counts := _instructions(args.data_dir, args.pairs, revisions)):
         lines += [
-            "Instructions per `action_metrics` call (callgrind; independent of the load): "
-            + ", ".join(f"{name} {count / 1e9:.2f} G" for name, count in counts.items())
-            + ".",
+            "Instructions executed by one warm `action_metrics` call (valgrind's callgrind, which emulates the "
+            "CPU without AVX-512, so numpy takes its AVX2 paths here; independent of the load):",
             "",
+            "| pairs | this revision | " + (f"at `{args.before}` | ratio |" if args.before else ""),
+            "|---|---:|" + ("---:|---:|" if args.before else ""),
         ]
+        for name in sets:
+            row = f"| {name} | {counts[name, ''] / 1e9:.2f} G |"
+            if args.before:
+                row += (
+                    f" {counts[name, args.before] / 1e9:.2f} G | {counts[name, args.before] / counts[name, '']:.1f}x |"
+                )
+            lines.append(row)
+        lines.append("")
     if Path(args.p2a_python).exists():
         predictions, references = sets["perturbed"]
         reference = paragraph2actions_values(args.p2a_python, predictions, references, THRESHOLDS)
