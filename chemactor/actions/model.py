@@ -16,6 +16,7 @@ MAKESOLUTION with two components, a ``$n$`` within the reaction's precursors) is
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
@@ -338,8 +339,9 @@ ACTION_NAMES: tuple[str, ...] = tuple(ACTION_CLASSES)
 SPECIAL_ACTION_NAMES: tuple[str, ...] = ("NOACTION", "OTHERLANGUAGE", "FOLLOWOTHERPROCEDURE", "INVALIDACTION")
 
 
+@functools.cache
 def slots(action_type: type[Action]) -> tuple[dataclasses.Field, ...]:
-    """The fields of an action class in writing order."""
+    """The fields of an action class in writing order (cached: parsing and iterating compounds ask per action)."""
     return dataclasses.fields(action_type)
 
 

@@ -17,6 +17,7 @@ per n-gram, and the hashes are identical in every process (unlike Python's salte
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import re
 from collections.abc import Sequence
@@ -35,7 +36,7 @@ from chemactor.actions import (
     parse_actions,
 )
 from chemactor.actions.converter import converter
-from chemactor.selection.text import STOPWORDS, clauses, mask_content, stem, words
+from chemactor.selection.text import clauses, content_stems, mask_content, stem, words
 
 __all__ = [
     "VIEW_CLASSES",
@@ -118,6 +119,11 @@ class Batch:
         ]
 
     @cached_property
+    def action_numbers(self) -> list[set[str]]:
+        """The numbers written in every row's actions."""
+        return [set(_NUMBER.findall(text)) for text in self.actions]
+
+    @cached_property
     def compound_names(self) -> list[list[str]]:
         """The compound names of every row's actions (not ``SLN`` or placeholders); none where they do not parse."""
         return [
@@ -170,7 +176,7 @@ class Batch:
     @cached_property
     def description_stems(self) -> list[list[str]]:
         """The stemmed content words of every description: its canonical form, word by word."""
-        return [[stem(word) for word in row if word not in STOPWORDS] for row in self.description_words]
+        return [content_stems(found) for found in self.description_words]
 
     @cached_property
     def canonical_descriptions(self) -> list[str]:
@@ -179,13 +185,14 @@ class Batch:
 
     @cached_property
     def description_contexts(self) -> list[frozenset[str]]:
-        """The context tokens (:func:`_context`) of every whole description."""
+        """The context tokens (:func:`_tokens`) of every whole description."""
         return [_tokens(stems) for stems in self.description_stems]
 
     @cached_property
     def step_contexts(self) -> list[list[tuple[str, frozenset[str]]]]:
-        """Every action's event and context: the tokens of the clause of the description that mentions its
-        compound, or of the whole description when it names none (or none that the text mentions)."""
+        """Every action's event and context: the stems of the clause of the description that mentions its
+        compound, or the tokens of the whole description (stems and word pairs) when it names none (or none
+        that the text mentions)."""
         result = []
         for description, steps, whole in zip(self.descriptions, self.steps, self.description_contexts, strict=True):
             lowered = description.lower()
@@ -197,10 +204,13 @@ class Batch:
                 for anchor in anchors:
                     position = lowered.find(anchor.lower())
                     if position >= 0:
-                        spans = spans if spans is not None else clauses(description)
-                        span = next(((b, e) for b, e in spans if b <= position < e), (0, len(description)))
-                        if span not in by_span:
-                            by_span[span] = _context(description[span[0] : span[1]])
+                        if spans is None:
+                            spans = clauses(description)
+                            starts = [begin for begin, _ in spans]
+                        index = bisect.bisect_right(starts, position) - 1
+                        span = spans[index] if index >= 0 and position < spans[index][1] else (0, len(description))
+                        if span not in by_span:  # a clause is short: its stems alone, without word pairs
+                            by_span[span] = frozenset(content_stems(words(description[span[0] : span[1]])))
                         context = by_span[span]
                         break
                 row.append((event, context))
@@ -525,9 +535,7 @@ class ConsistencyView(_ScalarView):
 
     def _values(self, batch: Batch) -> np.ndarray:
         values = np.full((len(batch), 3), np.nan)
-        for row, (description, actions, per_action) in enumerate(
-            zip(batch.descriptions, batch.actions, batch.action_chemicals, strict=True)
-        ):
+        for row, (description, per_action) in enumerate(zip(batch.descriptions, batch.action_chemicals, strict=True)):
             if not description.strip():
                 continue
             text = _normalize(description)
@@ -539,7 +547,7 @@ class ConsistencyView(_ScalarView):
                 quantities = [_normalize(quantity) for chemical in chemicals for quantity in chemical.quantity]
                 values[row, 0] = _fraction_found([name for name in names if name], text)
                 values[row, 1] = _fraction_found([quantity for quantity in quantities if quantity], text)
-            action_numbers = set(_NUMBER.findall(actions))
+            action_numbers = batch.action_numbers[row]
             description_numbers = _NUMBER.findall(description)
             if description_numbers:
                 values[row, 2] = np.mean([number in action_numbers for number in description_numbers])
@@ -722,7 +730,7 @@ class AgreementView(_ScalarView):
 
     def load_state(self, state: dict) -> None:
         self.units, self.events = int(state["units"]), dict(state["events"])
-        self._tables: dict[str, tuple[dict[str, float], frozenset[str]]] = {}
+        self._tables: dict[str, tuple[float, dict[str, float], frozenset[str]]] = {}
         self.words, self.pairs = dict(state["words"]), {event: dict(c) for event, c in state["pairs"].items()}
         # the words that come with one event type in at least ``strong`` of their (several) units
         self._strong_types: dict[str, set[str]] = {word: set(types) for word, types in self._cue_types.items()}
@@ -736,27 +744,28 @@ class AgreementView(_ScalarView):
     def _prior(self, event: str) -> float:
         return (self.events.get(event, 0) + 1) / (self.units + len(ACTION_NAMES) + 1)
 
-    def _table(self, event: str) -> tuple[dict[str, float], frozenset[str]]:
-        """``P(event | word)`` of the words where it exceeds the prior (a word seen without the event, or
-        never seen, estimates at most the prior), built once per event."""
+    def _table(self, event: str) -> tuple[float, dict[str, float], frozenset[str]]:
+        """The prior of ``event`` and ``P(event | word)`` of the words where it exceeds the prior (a word seen
+        without the event, or never seen, estimates at most the prior), built once per event."""
         table = self._tables.get(event)
         if table is None:
             prior, counts = self._prior(event), self.pairs.get(event, {})
-            table = {
+            estimates = {
                 word: (count + self.beta * prior) / (self.words[word] + self.beta) for word, count in counts.items()
             }
             for word in self._cues.get(event, ()):
-                table[word] = max(table.get(word, 0.0), self.cue_support)
-            table = {word: value for word, value in table.items() if value > prior}
-            table = self._tables[event] = (table, frozenset(table))
+                estimates[word] = max(estimates.get(word, 0.0), self.cue_support)
+            estimates = {word: value for word, value in estimates.items() if value > prior}
+            table = self._tables[event] = (prior, estimates, frozenset(estimates))
         return table
 
     def support(self, event: str, context: frozenset[str]) -> float:
         """The largest ``P(event | word)`` over the context words (1 for actions that stand for no step)."""
         if event in _UNCHECKED:
             return 1.0
-        table, keys = self._table(event)
-        return max([self._prior(event), *(table[word] for word in context & keys)])
+        prior, estimates, words = self._table(event)
+        found = context & words
+        return max(estimates[word] for word in found) if found else prior
 
     def _values(self, batch: Batch) -> np.ndarray:
         values = np.full((len(batch), 2), np.nan)
@@ -788,10 +797,10 @@ class CoverageView(AgreementView):
                 continue
             present = {event.partition(":")[0] for event, _ in steps}
             strong = self._strong_types
-            named = {frozenset(strong[word]) for word in batch.description_contexts[row] if word in strong}
+            named = {frozenset(strong[word]) for word in set(batch.description_stems[row]) if word in strong}
             values[row, 0] = sum(not types & present for types in named)
             amounts = {match.group(1) for match in _AMOUNT.finditer(description)}
-            values[row, 1] = len(amounts - set(_NUMBER.findall(batch.actions[row])))
+            values[row, 1] = len(amounts - batch.action_numbers[row])
         return values
 
 
@@ -800,13 +809,9 @@ def _cue(phrase: str) -> str:
     return "_".join(stem(word) for word in phrase.split())
 
 
-def _context(text: str) -> frozenset[str]:
-    """The stems of the content words of ``text`` and of its adjacent pairs ("aqueous_layer")."""
-    return _tokens([stem(word) for word in words(text) if word not in STOPWORDS])
-
-
 def _tokens(stems: list[str]) -> frozenset[str]:
-    return frozenset([*stems, *(f"{a}_{b}" for a, b in itertools.pairwise(stems))])
+    """The context tokens of a run of stemmed content words: the stems and their adjacent pairs ("aqueous_layer")."""
+    return frozenset([*stems, *map("_".join, itertools.pairwise(stems))])
 
 
 def default_views() -> list[View]:

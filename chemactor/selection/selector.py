@@ -56,7 +56,7 @@ from tqdm.auto import tqdm
 from chemactor.errors import InputError
 from chemactor.selection.divergence import DIVERGENCES, bag_counts, sample_divergences, set_divergences, smoothed
 from chemactor.selection.features import VIEW_CLASSES, Bags, Batch, View, default_views, word_ngram_hashes
-from chemactor.selection.text import canonical_text, content_signature, mask_content
+from chemactor.selection.text import canonical_text, content_signature, mask_content, numbers_key
 
 __all__ = ["DEFAULT_WEIGHTS", "FLAG_COLUMNS", "DivergenceSelector", "SelectionInputError"]
 
@@ -130,6 +130,7 @@ class _CopyIndex:
 
     def __init__(self, forms: Mapping[str, list[str]] | None = None) -> None:
         self.forms: dict[str, list[str]] = {key: list(value) for key, value in (forms or {}).items()}
+        self._numbers = {key.rpartition("#")[2] for key in self.forms}
 
     @staticmethod
     def key_and_form(description: str, names: Sequence[str]) -> tuple[str, str]:
@@ -139,13 +140,16 @@ class _CopyIndex:
         if description.strip():
             key, form = self.key_and_form(description, names)
             self.forms.setdefault(key, []).append(form)
+            self._numbers.add(key.rpartition("#")[2])
 
     def matches(self, batch: Batch, threshold: float) -> np.ndarray:
         found = np.zeros(len(batch), dtype=bool)
         if not self.forms:
             return found
         for row, (description, names) in enumerate(zip(batch.descriptions, batch.compound_names, strict=True)):
-            choices = self.forms.get(content_signature(description, names)) if description.strip() else None
+            if not description.strip() or numbers_key(description) not in self._numbers:
+                continue  # most rows: no reference row has the same numbers, so none has the same content
+            choices = self.forms.get(content_signature(description, names))
             if choices:  # the form only matters, and is only computed, where the content is the same
                 form = canonical_text(mask_content(description, names))
                 found[row] = process.extractOne(form, choices, scorer=fuzz.ratio, score_cutoff=threshold) is not None

@@ -20,7 +20,9 @@ __all__ = [
     "canonical_words",
     "clauses",
     "content_signature",
+    "content_stems",
     "mask_content",
+    "numbers_key",
     "stem",
     "words",
 ]
@@ -28,6 +30,7 @@ __all__ = [
 MASK = "§"  # one "word" standing for any compound name: a non-ASCII letter, so the hashers keep it in words
 _WORD = re.compile(r"[^\W_]+")
 _DIGITS = re.compile(r"\d+")
+_DIGIT = re.compile(r"\d")
 _SUFFIXES = ("ations", "ation", "itions", "ition", "ings", "ing", "ied", "ed", "es", "s", "e")
 # function words and connectives that a trivial rewording adds, drops or inflects ("was added" / "is added",
 # "Then, the mixture" / "The mixture"); they carry no content of the procedure
@@ -86,7 +89,22 @@ def stem(word: str) -> str:
 
 def canonical_words(text: str) -> list[str]:
     """The stemmed words of ``text`` without function words: equal for texts that differ only in trivial form."""
-    return [stem(word) for word in words(text) if word not in STOPWORDS]
+    return content_stems(words(text))
+
+
+_STEMS: dict[str, str] = {}
+
+
+def content_stems(lowered_words: list[str]) -> list[str]:
+    """The stems of the words that are not :data:`STOPWORDS` (memoized: texts share a small vocabulary)."""
+    stems = _STEMS
+    if len(stems) > 1 << 18:  # bound the memo on endless vocabularies (every row naming new compounds)
+        stems.clear()
+    return [
+        stems[word] if word in stems else stems.setdefault(word, stem(word))
+        for word in lowered_words
+        if word not in STOPWORDS
+    ]
 
 
 def canonical_text(text: str) -> str:
@@ -105,7 +123,7 @@ def mask_content(text: str, names: Iterable[str]) -> str:
     for name in _names_by_length(names):
         if name in text:
             text = text.replace(name, MASK)
-    return _DIGITS.sub(lambda match: "0" * len(match.group()), text)
+    return _DIGIT.sub("0", text)
 
 
 def content_signature(text: str, names: Iterable[str]) -> str:
@@ -114,7 +132,12 @@ def content_signature(text: str, names: Iterable[str]) -> str:
     found = sorted(
         (lowered.find(name.lower()), name.lower()) for name in _names_by_length(names) if name.lower() in lowered
     )
-    return "|".join([*(name for _, name in found), *_DIGITS.findall(text)])
+    return "|".join(name for _, name in found) + "#" + numbers_key(text)
+
+
+def numbers_key(text: str) -> str:
+    """The numbers of ``text`` in order: the part of :func:`content_signature` that is cheap to compute."""
+    return "|".join(_DIGITS.findall(text))
 
 
 _BRACKETED = re.compile(r"\([^()\[\]]*\)|\[[^()\[\]]*\]")
@@ -124,12 +147,12 @@ _CLAUSE_BREAK = re.compile(r"(?:[,;:]|\.(?=\s))\s*(?:(?:and|then|followed by)\s+
 def clauses(text: str) -> list[tuple[int, int]]:
     """Character spans of the clauses of ``text``: split at commas, semicolons, sentence ends and "and",
     but never inside parentheses (where quantities list their own commas)."""
-    if "(" in text or "[" in text:  # blank out bracketed groups, innermost first, so no break is found there
-        searched, previous = text, None
-        while searched != previous:
-            previous, searched = searched, _BRACKETED.sub(lambda group: "#" * len(group.group()), searched)
-    else:
-        searched = text
+    searched = text
+    while "(" in searched or "[" in searched:  # blank out bracketed groups, innermost first
+        blanked = _BRACKETED.sub(lambda group: "#" * len(group.group()), searched)
+        if blanked == searched:  # an unclosed bracket: nothing more to blank
+            break
+        searched = blanked
     spans, start = [], 0
     for match in _CLAUSE_BREAK.finditer(searched):
         spans.append((start, match.start()))
