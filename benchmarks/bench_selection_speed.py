@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import psutil
 
-from benchmarks._results import machine_line, write_section
+from benchmarks._results import RESULTS, machine_line, write_section
 
 
 def prepare(data_dir: Path, size: int, workdir: Path) -> None:
@@ -128,6 +128,10 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=Path(default_data))
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--num-procs", type=int, nargs="+", default=[1, 2], help="num_proc values to measure.")
+    parser.add_argument("--methods", nargs="+", choices=("selector", "DSIR"), default=["selector", "DSIR"])
+    parser.add_argument(
+        "--append", action="store_true", help="Keep the rows already in the section (a run of other sizes or methods)."
+    )
     parser.add_argument("--max-seconds", type=float, default=900, help="Skip a run expected to take longer.")
     parser.add_argument("--measure", nargs=3, metavar=("METHOD", "WORKDIR", "NUM_PROC"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -146,7 +150,7 @@ def main() -> None:
     for size in args.sizes:
         with tempfile.TemporaryDirectory() as workdir:
             prepare(args.data_dir, size, Path(workdir))
-            for method in ("selector", "DSIR"):
+            for method in args.methods:
                 name = "DivergenceSelector" if method == "selector" else "DSIR (HashedNgramDSIR)"
                 for num_proc in args.num_procs:
                     estimate = seconds_per_row.get((method, num_proc), 0.0) * size
@@ -169,7 +173,23 @@ def main() -> None:
                         )
                     print(lines[-1], flush=True)
                     # written after every measurement, so a run stopped early still leaves what it measured
-                    write_section("selection-speed", report(machine, lines))
+                    write_section("selection-speed", report(machine, _merged(lines) if args.append else lines))
+
+
+def _merged(lines: list[str]) -> list[str]:
+    """This run's table with the rows of other sizes, methods or num_proc already in RESULTS.md (``--append``),
+    read again at every write so that runs of different sizes can go on side by side."""
+    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
+    section = text.partition("<!-- BEGIN selection-speed -->")[2].partition("<!-- END selection-speed -->")[0]
+    header, own = lines[:2], lines[2:]
+
+    def key(line: str) -> tuple[int, str, int]:
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        return int(cells[0].replace(",", "")), cells[1], int(cells[2])
+
+    rows = {key(line): line for line in section.splitlines() if line.startswith("| ") and line[2:3].isdigit()}
+    rows.update({key(line): line for line in own})
+    return header + [rows[k] for k in sorted(rows, key=lambda k: (k[0], k[1] != "DivergenceSelector", k[2]))]
 
 
 def report(machine: str, lines: list[str]) -> str:

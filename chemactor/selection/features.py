@@ -269,7 +269,8 @@ def _empty_rows_to_reserved(rows: np.ndarray, buckets: np.ndarray, n_rows: int) 
 def _to_bucket(hashes: np.ndarray, size: int) -> np.ndarray:
     """Map 64-bit hashes onto buckets 1..size-1 (0 stays reserved)."""
     mixed = hashes * np.uint64(_MIX)
-    return ((mixed >> np.uint64(33)) % np.uint64(size - 1)).astype(np.int64) + 1
+    # multiply-shift range reduction of the high 32 bits: as uniform as a modulo, without a 64-bit division
+    return (((mixed >> np.uint64(32)) * np.uint64(size - 1)) >> np.uint64(32)).astype(np.int64) + 1
 
 
 def _batch_bytes(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -282,16 +283,25 @@ def _batch_bytes(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
 
 def char_ngram_hashes(texts: Sequence[str], n: int) -> tuple[np.ndarray, np.ndarray]:
     """Hashes of every lowercased byte n-gram that lies inside one text, with its row."""
+    [(rows, hashes)] = char_ngram_range_hashes(texts, (n, n))
+    return rows, hashes
+
+
+def char_ngram_range_hashes(texts: Sequence[str], ngram_range: tuple[int, int]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """:func:`char_ngram_hashes` for every n in ``ngram_range`` (inclusive), reading the bytes once: the
+    hash of an n-gram extends the hash of the (n-1)-gram that starts at the same byte."""
     data, row_of = _batch_bytes(texts)
-    if len(data) < n:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint64)
-    starts = np.arange(len(data) - n + 1)
-    starts = starts[row_of[starts] == row_of[starts + n - 1]]
-    hashes = np.zeros(len(starts), dtype=np.uint64)
     values = data.astype(np.uint64) + np.uint64(1)
-    for offset in range(n):
-        hashes = hashes * np.uint64(_BASE) + values[starts + offset]
-    return row_of[starts], hashes
+    found = []
+    hashes = np.zeros(len(data), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for n in range(1, ngram_range[1] + 1):
+            count = max(len(data) - n + 1, 0)
+            hashes = hashes[:count] * np.uint64(_BASE) + values[n - 1 : n - 1 + count]
+            if n >= ngram_range[0]:
+                inside = row_of[:count] == row_of[n - 1 : n - 1 + count]
+                found.append((row_of[:count][inside], hashes[inside]))
+    return found
 
 
 def word_hashes(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -390,8 +400,7 @@ class NgramView(View):
             texts = batch.masked_actions if self.mask_content else batch.actions
         rows, hashes = [], []
         if self.kind == "chars":
-            for n in range(self.ngram_range[0], self.ngram_range[1] + 1):
-                row, found = char_ngram_hashes(texts, n)
+            for row, found in char_ngram_range_hashes(texts, self.ngram_range):
                 rows.append(row)
                 hashes.append(found)
         else:

@@ -146,8 +146,10 @@ class _CopyIndex:
         found = np.zeros(len(batch), dtype=bool)
         if not self.forms:
             return found
-        for row, (description, names) in enumerate(zip(batch.descriptions, batch.compound_names, strict=True)):
-            if not description.strip() or numbers_key(description) not in self._numbers:
+        for row, (description, names, text_words) in enumerate(
+            zip(batch.descriptions, batch.compound_names, batch.description_words, strict=True)
+        ):
+            if not description.strip() or numbers_key(text_words) not in self._numbers:
                 continue  # most rows: no reference row has the same numbers, so none has the same content
             choices = self.forms.get(content_signature(description, names))
             if choices:  # the form only matters, and is only computed, where the content is the same
@@ -169,7 +171,9 @@ class DivergenceSelector:
     ``weights``: per-view weights of the combined score (default :data:`DEFAULT_WEIGHTS`, 1 for others);
     ``divergence``: ``"kl"`` or ``"js"``; ``smoothing``: the uniform share ``lam`` of every reference
     distribution; ``style``: the action format of the data (``readable`` or ``placeholder``);
-    ``deduplicate``: mark duplicates (never selected); off, every ``duplicate`` is false.
+    ``deduplicate``: mark duplicates and seed copies as ``duplicate`` (never selected); off, every
+    ``duplicate`` is false; ``copy_threshold``: the form similarity (rapidfuzz ratio, 0-100) of a seed copy;
+    ``crosscheck_penalty``: what each failed cross-check adds to the combined divergence.
     """
 
     def __init__(
@@ -407,9 +411,12 @@ class DivergenceSelector:
                 desc="Scoring divergence",
                 **map_kwargs,
             )
-        seed_copy = scored.data.column("seed_copy").to_numpy(zero_copy_only=False).astype(bool)
-        duplicate = self._duplicates(scored) if self.deduplicate else np.zeros(len(scored), dtype=bool)
-        return scored.remove_columns(["_pair_key", "_text_key"]).add_column("duplicate", duplicate | seed_copy)
+        if self.deduplicate:
+            seed_copy = scored.data.column("seed_copy").to_numpy(zero_copy_only=False).astype(bool)
+            duplicate = self._duplicates(scored) | seed_copy
+        else:
+            duplicate = np.zeros(len(scored), dtype=bool)
+        return scored.remove_columns(["_pair_key", "_text_key"]).add_column("duplicate", duplicate)
 
     @staticmethod
     def _duplicates(scored: datasets.Dataset) -> np.ndarray:

@@ -29,7 +29,6 @@ __all__ = [
 
 MASK = "§"  # one "word" standing for any compound name: a non-ASCII letter, so the hashers keep it in words
 _WORD = re.compile(r"[^\W_]+")
-_DIGITS = re.compile(r"\d+")
 _DIGIT = re.compile(r"\d")
 _SUFFIXES = ("ations", "ation", "itions", "ition", "ings", "ing", "ied", "ed", "es", "s", "e")
 # function words and connectives that a trivial rewording adds, drops or inflects ("was added" / "is added",
@@ -132,12 +131,12 @@ def content_signature(text: str, names: Iterable[str]) -> str:
     found = sorted(
         (lowered.find(name.lower()), name.lower()) for name in _names_by_length(names) if name.lower() in lowered
     )
-    return "|".join(name for _, name in found) + "#" + numbers_key(text)
+    return "|".join(name for _, name in found) + "#" + numbers_key(words(text))
 
 
-def numbers_key(text: str) -> str:
-    """The numbers of ``text`` in order: the part of :func:`content_signature` that is cheap to compute."""
-    return "|".join(_DIGITS.findall(text))
+def numbers_key(text_words: list[str]) -> str:
+    """The numbers among the words of a text, in order: the cheap part of :func:`content_signature`."""
+    return "|".join(word for word in text_words if word.isdigit())
 
 
 _BRACKETED = re.compile(r"\([^()\[\]]*\)|\[[^()\[\]]*\]")
