@@ -140,25 +140,32 @@ def reaction_target(text: str) -> str | None:
 
 
 # What SMILES written in prose look like: only SMILES characters outside bracket atoms, at least one atom,
-# and something prose words lack (a bond, branch, ring digit, bracket or aromatic atom). Chemical formulas
-# (SOCl2, K2CO3) share the alphabet but not the grammar, so a formula that fails to parse is not reported.
+# balanced brackets, and something prose words lack: a bond, branch, bracket or stereo mark, or ring digits
+# that come in pairs (a lone digit, as in "1N" or "C-6", is a label). Chemical formulas (SOCl2, K2CO3) share
+# the alphabet but not the grammar, so a formula that fails to parse is not reported.
 _SMILES_CHARS = re.compile(r"[BCNOPSFIcnops0-9()=#$@+\-/\\%.*:~]+")
 _BRACKET_ATOM = re.compile(r"\[[^\[\]\s]*\]")
 _ATOM = re.compile(r"[BCNOPSFIcnops]")
-_SMILES_HINT = re.compile(r"[=#()\[\]0-9@]|[cnops]")
+_SMILES_MARK = re.compile(r"[=#()\[\]@]")
 _FORMULA = re.compile(r"(?:[A-Z][a-z]?\d*)+")
 # "4-bromophenol [Oc1ccc(Br)cc1]": a SMILES in square brackets after a name, as the target prompt asks
 _BRACKETED = re.compile(r"(?<![^\s(])\[((?:[^\[\]\s]|\[[^\[\]\s]*\])+)\](?=[\s,;.:)]|$)")
 
 
 def looks_like_smiles(word: str, *, bracketed: bool = False) -> bool:
-    """Whether ``word`` is written as SMILES rather than as a name or a formula (``bracketed``: the text put it
-    in square brackets after a name, which is already a sign, so no bond or ring is needed)."""
+    """Whether ``word`` is written as SMILES rather than as a name, a label or a formula (``bracketed``: the
+    text put it in square brackets after a name, which is already a sign, so no bond or ring is needed)."""
     bare = _BRACKET_ATOM.sub("", word).replace("Cl", "C").replace("Br", "B")
     if len(word) < 2 or (bare and not _SMILES_CHARS.fullmatch(bare)):
         return False
-    has_atom = _ATOM.search(bare) or _BRACKET_ATOM.search(word)
-    return bool(has_atom and (bracketed or _SMILES_HINT.search(word)))
+    has_atom = bool(_ATOM.search(bare) or _BRACKET_ATOM.search(word))
+    if bracketed or not has_atom:
+        return has_atom
+    if len(word) < 3 or word.count("(") != word.count(")") or word.count("[") != word.count("]"):
+        return False
+    digits = [char for char in bare if char.isdigit()]
+    paired = bool(digits) and all(digits.count(digit) % 2 == 0 for digit in set(digits))
+    return paired or (not digits and bool(_SMILES_MARK.search(word)))
 
 
 def smiles_in_text(text: str) -> list[tuple[str, str | None]]:

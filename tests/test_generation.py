@@ -263,6 +263,16 @@ def test_resume_refuses_other_settings(tgi_server, tmp_path):
         chain_runner(server.url, shots=3).run(REACTIONS[:2], tmp_path, progress=False)
 
 
+def test_resume_refuses_a_changed_action_list(tgi_server, tmp_path):
+    """The D2A prompt lists the grammar's actions: a new action changes the rendered prompt, not its template."""
+    server = tgi_server(example_responder())
+    chain_runner(server.url, shots=1).run(REACTIONS[:1], tmp_path, progress=False)
+    runner = chain_runner(server.url, shots=1)
+    runner.fixed_values["action_names"].append("NEWACTION")
+    with pytest.raises(ResumeError, match="prompts"):
+        runner.run(REACTIONS[:1], tmp_path, progress=False)
+
+
 def test_a_torn_last_line_is_cut_and_its_row_regenerated(tmp_path):
     seeds = [row for row in EXAMPLES if not row["reaction_smiles"]][:4]
     runner = GenerationRunner(AugmentBackend(seeds), RunSettings(steps="augment"))

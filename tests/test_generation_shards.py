@@ -63,10 +63,9 @@ def test_the_index_is_rebuilt_when_it_misses_rows(tmp_path: Path) -> None:
     runner = GenerationRunner(AugmentBackend(PAIRS), RunSettings(steps="augment", samples=3))
     summary = runner.run(PAIRS[:10], tmp_path, progress=False)
     assert summary.done == 30
-    index = next((tmp_path / "index").glob("*.ids"))
-    lines = index.read_text().splitlines()
-    assert len(lines) == 30 and len(FinishedIds.load(tmp_path)) == 30
-    index.write_text("\n".join(lines[:-5]) + "\n")  # the last five ids never made it
+    index = next((tmp_path / "index").glob("*.keys"))
+    assert index.stat().st_size == 30 * 8 and len(FinishedIds.load(tmp_path)) == 30
+    index.write_bytes(index.read_bytes()[: 25 * 8])  # the last five keys never made it
     finished = FinishedIds.load(tmp_path)
     assert len(finished) == 30 and all(f"{row['id']}/2" in finished for row in PAIRS[:10])
     assert "nothing/0" not in finished

@@ -29,7 +29,7 @@ ETHER_ACTIONS = (
     "STIR for 4 h; YIELD 1-(benzyloxy)-4-bromobenzene (2.42 g, 92%)."
 )
 # an LLM that gets it wrong: a SMILES that does not parse, and the product never named
-WRONG_PROCEDURE = "Aniline [c1ccc(cc1]N (0.93 g, 10 mmol) was stirred in water (10 mL) for 1 h and filtered."
+WRONG_PROCEDURE = "Aniline [c1ccc(cc1N] (0.93 g, 10 mmol) was stirred in water (10 mL) for 1 h and filtered."
 WRONG_ACTIONS = "ADD Aniline (0.93 g, 10 mmol); ADD water (10 mL); STIR for 1 h; FILTER."
 ANSWERS = {ETHER: (ETHER_PROCEDURE, ETHER_ACTIONS), "CC(=O)Nc1ccccc1": (WRONG_PROCEDURE, WRONG_ACTIONS)}
 
@@ -76,7 +76,7 @@ def test_the_target_crosscheck_finds_the_target_and_builds_the_reaction() -> Non
     wrong = crosscheck(WRONG_ACTIONS, WRONG_PROCEDURE, target={"smiles": "CC(=O)Nc1ccccc1", "name": "acetanilide"})
     assert wrong["checks"]["target_yielded"] is False and wrong["checks"]["named_smiles_parse"] is False
     assert wrong["reasons"] == [
-        "target: SMILES does not parse: [c1ccc(cc1]N",
+        "target: SMILES does not parse: c1ccc(cc1N",
         "target: neither a YIELD action nor the text names the target acetanilide",
     ]
 

@@ -29,7 +29,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import httpx2
 from huggingface_hub import AsyncInferenceClient
@@ -157,11 +157,22 @@ def classify_error(exc: BaseException, endpoint: str = "") -> GenerationError | 
 
 
 class Backend(ABC):
-    """What the generation runner needs from a text generator."""
+    """What the generation runner needs from a generator: endpoints, local models and augmentation alike.
+
+    A backend either answers prompts (:meth:`agenerate`) or, when ``writes_variants`` is true, writes new
+    rows from input records (:meth:`variant`: rule-based augmentation needs no prompt). The runner asks
+    ``writes_variants`` instead of testing backend classes, so a new backend needs no change to it.
+    """
+
+    writes_variants: ClassVar[bool] = False
 
     def __init__(self) -> None:
         # requests, retries, failed:<kind>, prompt_tokens, completion_tokens (and batches for a local model)
         self.stats: Counter[str] = Counter()
+
+    def variant(self, record: Mapping[str, Any], index: int) -> tuple[str, str, dict[str, str]]:
+        """The ``index``-th new (description, actions, substitutions) from ``record`` (``writes_variants`` only)."""
+        raise NotImplementedError(f"{type(self).__name__} answers prompts; it does not write variants of records")
 
     @abstractmethod
     async def agenerate(self, prompt: Prompt, **params: Any) -> Generation:
@@ -697,7 +708,7 @@ def action_logits_processor(model: Any, tokenizer: Any, constraint: ActionConstr
     return LogitsProcessor(_COMPILERS[key][1].compile_grammar(constraint.gbnf()))
 
 
-class AugmentBackend:
+class AugmentBackend(Backend):
     """Rule-based generation without a model: new (description, actions) pairs from seed pairs.
 
     It is the default when no endpoint is configured, so the pipeline runs anywhere. Compound names,
@@ -705,9 +716,15 @@ class AugmentBackend:
     see :class:`~chemactor.generation.augment.Augmenter`.
     """
 
+    writes_variants: ClassVar[bool] = True
+
     def __init__(self, seeds: Iterable[Mapping[str, Any]], seed: int = 0) -> None:
+        super().__init__()
         self.seed = seed
         self.augmenter = Augmenter.from_records(seeds)
+
+    async def agenerate(self, prompt: Prompt, **params: Any) -> Generation:
+        raise NotImplementedError("the augment backend writes variants of records; it answers no prompts")
 
     def describe(self) -> dict[str, Any]:
         return {"backend": "augment", "seed": self.seed, "vocabulary": self.augmenter.sizes()}

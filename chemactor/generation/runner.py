@@ -14,7 +14,7 @@ Generation is slow and endpoints fail, so nothing done is ever lost. The output 
     OUTPUT/manifest.json              settings, prompt hashes and backend that made the rows; run history
     OUTPUT/shards/part-NNNNN.jsonl    one file per run; one chemactor.data record per line
     OUTPUT/failures/part-NNNNN.ndjson {"id", "input_id", "error": {kind, message, ...}, "time"} per failed item
-    OUTPUT/index/part-NNNNN.ids       the id of each row of the matching shard, one per line (resume reads these)
+    OUTPUT/index/part-NNNNN.keys      an 8-byte key of each row id of the matching shard (what a resume reads)
 
 (Failures are newline-delimited JSON but not records, hence not ``.jsonl``, which record readers collect.)
 Each line is written with one ``os.write`` of the complete line (to a file opened for appending) and
@@ -182,9 +182,10 @@ def shard_of(input_id: str, shards: int) -> int:
 class FinishedIds:
     """The ids of the rows on disk as a sorted array of 64-bit keys: 8 MB for a million rows, loaded in a blink.
 
-    Each shard file ``shards/part-N.jsonl`` has an index ``index/part-N.ids`` with one id per line, appended
-    right after its row. A shard with more lines than its index (a kill between the two writes, or a folder
-    written before indexes existed) has its index rebuilt from the rows, so the index never misses a row.
+    Each shard file ``shards/part-N.jsonl`` has an index ``index/part-N.keys``: the 8-byte key (:func:`id_key`)
+    of each of its rows, appended right after the row. A shard with more lines than its index has keys (a kill
+    between the two writes, or a folder written before indexes existed) has its index rebuilt from the rows,
+    so the index never misses a row.
     """
 
     def __init__(self, keys: np.ndarray) -> None:
@@ -194,13 +195,14 @@ class FinishedIds:
     def load(cls, directory: Path) -> FinishedIds:
         parts = []
         for shard in sorted(directory.glob("shards/part-*.jsonl")):
-            index = directory / "index" / f"{shard.stem}.ids"
-            ids = index.read_text(encoding="utf-8").split("\n")[:-1] if index.exists() else []
-            if len(ids) != _count_lines(shard):
-                ids = [str(row_id) for row_id in read_records(shard)["id"]]
+            index = directory / "index" / f"{shard.stem}.keys"
+            keys = np.fromfile(index, dtype="<i8") if index.exists() else np.empty(0, dtype="<i8")
+            if len(keys) != _count_lines(shard):
+                ids = read_records(shard)["id"]
+                keys = np.fromiter((id_key(row_id) for row_id in ids), dtype="<i8", count=len(ids))
                 index.parent.mkdir(parents=True, exist_ok=True)
-                index.write_text("".join(f"{row_id}\n" for row_id in ids), encoding="utf-8")
-            parts.append(np.fromiter((id_key(row_id) for row_id in ids), dtype=np.int64, count=len(ids)))
+                keys.tofile(index)
+            parts.append(keys)
         return cls(np.concatenate(parts) if parts else np.empty(0, dtype=np.int64))
 
     def __len__(self) -> int:
@@ -233,7 +235,7 @@ class OutputStore:
         part = 1 + max((int(path.name[5:10]) for path in logs), default=-1)
         self.rows = AppendLog(self.directory / "shards" / f"part-{part:05d}.jsonl", fsync_interval)
         self.failures = AppendLog(self.directory / "failures" / f"part-{part:05d}.ndjson", fsync_interval)
-        self._index_path = self.directory / "index" / f"part-{part:05d}.ids"
+        self._index_path = self.directory / "index" / f"part-{part:05d}.keys"
         self._index: int | None = None
 
     def finished_ids(self) -> FinishedIds:
@@ -245,7 +247,7 @@ class OutputStore:
         if self._index is None:
             self._index_path.parent.mkdir(parents=True, exist_ok=True)
             self._index = os.open(self._index_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        os.write(self._index, f"{row['id']}\n".encode())
+        os.write(self._index, id_key(row["id"]).to_bytes(8, "little", signed=True))
 
     def failed_ids(self) -> set[str]:
         return {row["id"] for path in self.directory.glob("failures/*.ndjson") for _, row in iter_jsonl(path)}
@@ -316,18 +318,20 @@ class GenerationRunner:
 
     def __init__(
         self,
-        backend: Backend | AugmentBackend,
+        backend: Backend,
         settings: RunSettings | None = None,
         examples: Sequence[Mapping[str, Any]] = (),
     ) -> None:
         self.backend = backend
         self.settings = settings or RunSettings()
         augmenting = self.settings.steps == "augment"
-        if augmenting != isinstance(backend, AugmentBackend):
+        if augmenting != backend.writes_variants:
             raise ConfigError(f"steps: {self.settings.steps!r} does not go with a {type(backend).__name__}")
         tasks = TASKS_OF_STEP[self.settings.steps]
         if self.settings.back_translate and "d2a" in tasks:
             tasks = (*tasks, "a2d")
+        # what the templates fill in the same way for every row (part of each prompt's provenance)
+        self.fixed_values: dict[str, Any] = {"action_names": list(ACTION_NAMES)}
         self.prompts: dict[str, PromptFile] = {
             task: load_prompt(task, self.settings.prompt_version, self.settings.prompts_dir) for task in tasks
         }
@@ -361,7 +365,7 @@ class GenerationRunner:
         for transient in ("max_in_flight", "fsync_interval"):
             settings.pop(transient)
         generator = {key: value for key, value in self.backend.describe().items() if key != "endpoints"}
-        prompts = {task: prompt.provenance for task, prompt in self.prompts.items()}
+        prompts = {task: self._provenance(task) for task in self.prompts}
         return {"settings": settings, "generator": generator, "prompts": prompts}
 
     def run(
@@ -415,13 +419,12 @@ class GenerationRunner:
         finally:
             store.close()
             summary.seconds = time.monotonic() - started
-            if isinstance(self.backend, Backend):
-                summary.retries = self.backend.stats["retries"]
-                summary.tokens = {
-                    name: self.backend.stats[name]
-                    for name in ("prompt_tokens", "completion_tokens")
-                    if self.backend.stats[name]
-                }
+            summary.retries = self.backend.stats["retries"]
+            summary.tokens = {
+                name: self.backend.stats[name]
+                for name in ("prompt_tokens", "completion_tokens")
+                if self.backend.stats[name]
+            }
             runs[-1].update(
                 finished=_now(),
                 status=status,
@@ -462,7 +465,7 @@ class GenerationRunner:
                 summary.failed[error["kind"]] += 1
                 # An endpoint that never answered says nothing about the row: not recorded, so the next
                 # run asks again without --retry-failed (the backend stops the run if it stays down).
-                never_answered = isinstance(self.backend, Backend) and not self.backend.stats["requests"]
+                never_answered = not self.backend.stats["requests"]
                 if not (error["kind"] in UNREACHABLE_KINDS and never_answered):
                     store.failures.append(
                         {"id": item.id, "input_id": item.record["id"], "error": error, "time": _now()}
@@ -473,10 +476,7 @@ class GenerationRunner:
                 verdict = get_meta(row).get("crosscheck")
                 summary.crosscheck_failed += bool(verdict) and not verdict["passed"]
             bar.update()
-            if isinstance(self.backend, Backend):
-                bar.set_postfix(
-                    failed=sum(summary.failed.values()), retries=self.backend.stats["retries"], refresh=False
-                )
+            bar.set_postfix(failed=sum(summary.failed.values()), retries=self.backend.stats["retries"], refresh=False)
 
         running: set[asyncio.Task[None]] = set()
         try:
@@ -492,8 +492,7 @@ class GenerationRunner:
             for task in running:
                 task.cancel()
             bar.close()
-            if isinstance(self.backend, Backend):
-                await self.backend.aclose()
+            await self.backend.aclose()
 
     async def _generate(self, item: _Item) -> dict[str, str]:
         record, steps = item.record, self.settings.steps
@@ -510,7 +509,7 @@ class GenerationRunner:
         }
         if roles:
             meta["components"] = roles
-        if isinstance(self.backend, AugmentBackend):
+        if self.backend.writes_variants:
             description, actions, substitutions = self.backend.variant(record, item.sample)
             meta["substitutions"] = substitutions
             meta["crosscheck"] = crosscheck(actions, description)
@@ -555,7 +554,7 @@ class GenerationRunner:
             description = await self._ask(prompt, "r2d", params, meta)
         if "d2a" in self.prompts:
             prompt = self._render(
-                "d2a", examples=self._shots(item, "d2a"), description=description, action_names=ACTION_NAMES
+                "d2a", examples=self._shots(item, "d2a"), description=description, **self.fixed_values
             )
             constraint = ActionConstraint() if self.settings.constrained else None
             actions = await self._ask(prompt, "d2a", params, meta, constraint=constraint)
@@ -584,6 +583,15 @@ class GenerationRunner:
             meta=meta,
         )
 
+    def _provenance(self, task: str) -> dict[str, str]:
+        """The template's task, version and hash, plus a hash of the values every prompt fills in the same way.
+
+        The rendered instruction depends on both: adding an action to the grammar changes the D2A prompt's
+        action list without touching its template, and must not pass a resume's identity check.
+        """
+        fixed = json.dumps(self.fixed_values, sort_keys=True, ensure_ascii=False).encode("utf-8")
+        return {**self.prompts[task].provenance, "fixed_values_sha256": hashlib.sha256(fixed).hexdigest()}
+
     def _render(self, task: str, **values: Any) -> str:
         """The ``task`` prompt for one row; a template that fails on this row's values fails this row only."""
         try:
@@ -600,10 +608,9 @@ class GenerationRunner:
         allow_empty: bool = False,
         constraint: ActionConstraint | None = None,
     ) -> str:
-        assert isinstance(self.backend, Backend)
         extra = {"constraint": constraint} if constraint is not None else {}
         generation = await self.backend.agenerate(prompt, **params, **extra)
-        meta["prompts"][task] = self.prompts[task].provenance
+        meta["prompts"][task] = self._provenance(task)
         meta["usage"][task] = generation.usage
         meta["endpoints"][task] = generation.endpoint
         answer = clean_completion(generation.text, task)
@@ -749,7 +756,7 @@ def run_from_config(
     backend_name, steps = options.resolved_backend(), options.resolved_steps()
     # a Dataset, not a list: rows are read from its memory-mapped Arrow table as the runner takes them
     inputs = read_records(options.input, data_dir=options.data_dir, split=options.split, limit=options.limit)
-    backend: Backend | AugmentBackend
+    backend: Backend
     if backend_name == "endpoint":
         backend = EndpointBackend(
             options.endpoints,
