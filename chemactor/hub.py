@@ -404,30 +404,36 @@ def model_facts(
     }
 
 
+def headline_scores(report: Mapping[str, Any]) -> dict[str, float]:
+    """The headline scores of an evaluation report (``chemactor.evaluation``), named by task: ``d2a_<metric>``,
+    ``r2d_<metric>`` and ``circle_score``. The pipeline's report and the model card's model-index show these."""
+    scores = {}
+    for section, names in EVALUATED_METRICS.items():
+        for name in names:
+            value = (report.get(section) or {}).get(name)
+            if isinstance(value, (int, float)):
+                scores[name if section == "circle" else f"{section}_{name}"] = float(value)
+    return scores
+
+
 def eval_results(
     report: Mapping[str, Any], *, dataset_id: str, dataset_name: str, dataset_config: str | None, split: str
 ) -> list[EvalResult]:
-    """The headline scores of an evaluation report (``chemactor.evaluation``) as model-index entries."""
-    results = []
-    for section, names in EVALUATED_METRICS.items():
-        scores = report.get(section) or {}
-        for name in names:
-            if isinstance(scores.get(name), (int, float)):
-                metric = name if section == "circle" else f"{section}_{name}"
-                results.append(
-                    EvalResult(
-                        task_type="text-generation",
-                        task_name=EVALUATED_TASK,
-                        dataset_type=dataset_id,
-                        dataset_name=dataset_name,
-                        dataset_config=dataset_config,
-                        dataset_split=split,
-                        metric_type=metric,
-                        metric_name=metric,
-                        metric_value=round(float(scores[name]), 4),
-                    )
-                )
-    return results
+    """The :func:`headline_scores` of an evaluation report as model-index entries."""
+    return [
+        EvalResult(
+            task_type="text-generation",
+            task_name=EVALUATED_TASK,
+            dataset_type=dataset_id,
+            dataset_name=dataset_name,
+            dataset_config=dataset_config,
+            dataset_split=split,
+            metric_type=name,
+            metric_name=name,
+            metric_value=round(value, 4),
+        )
+        for name, value in headline_scores(report).items()
+    ]
 
 
 def render_model_card(

@@ -398,13 +398,10 @@ def run_training(config: PipelineConfig, inputs: Mapping[str, Path], output: Pat
     return {"train_rows": len(records["train"]), "metrics": metrics, "torch_threads": torch_threads()}
 
 
-HEADLINE_D2A: tuple[str, ...] = ("full_sentence_accuracy", "partial_accuracy_0.75", "modified_bleu", "validity")
-HEADLINE_R2D: tuple[str, ...] = ("bleu", "rougeL")
-
-
 def run_evaluation(config: PipelineConfig, inputs: Mapping[str, Path], output: Path) -> dict[str, Any]:
     """Evaluate the trained model on a held-out seed split (see :func:`chemactor.evaluation.evaluate_model`)."""
     from chemactor.evaluation import evaluate_model
+    from chemactor.hub import headline_scores
 
     stage = config.options("evaluation")
     report = evaluate_model(
@@ -421,11 +418,8 @@ def run_evaluation(config: PipelineConfig, inputs: Mapping[str, Path], output: P
         constrained=stage["constrained"],
         reviewers=stage["reviewers"],
     )
-    headline = {f"d2a_{name}": report["d2a"][name] for name in HEADLINE_D2A if name in report.get("d2a", {})}
-    headline.update({f"r2d_{name}": report["r2d"][name] for name in HEADLINE_R2D if name in report.get("r2d", {})})
-    if "circle" in report:
-        headline["circle_score"] = report["circle"]["circle_score"]
-    return {"split": stage["split"], "counts": report["counts"], "scores": headline, "torch_threads": torch_threads()}
+    scores = headline_scores(report)
+    return {"split": stage["split"], "counts": report["counts"], "scores": scores, "torch_threads": torch_threads()}
 
 
 def run_publish(config: PipelineConfig, inputs: Mapping[str, Path], output: Path) -> dict[str, Any]:
