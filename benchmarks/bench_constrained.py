@@ -225,7 +225,7 @@ def _valid(text: str) -> bool:
     from chemactor.actions import ActionParseError, parse_actions, validate_actions
 
     try:
-        return not validate_actions(parse_actions(text))
+        return bool(text.strip()) and not validate_actions(parse_actions(text))
     except ActionParseError:
         return False
 

@@ -64,7 +64,8 @@ def split_sentences(paragraph: str) -> list[str]:
 
 def join_actions(outputs: Sequence[str]) -> str:
     """One action string from per-sentence action strings; ``NOACTION`` sentences vanish unless alone."""
-    kept = [output.strip().rstrip(".").strip() for output in outputs if output.strip()]
+    # only the end mark goes: a value may end with a dot of its own (``WAIT for 5 min.`` is ``5 min`` + ".")
+    kept = [output.strip().removesuffix(".").strip() for output in outputs if output.strip()]
     meaningful = [output for output in kept if action_types(output + ".") != ["NOACTION"]]
     kept = meaningful or kept[:1]
     return "; ".join(kept) + "." if kept else ""

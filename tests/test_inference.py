@@ -89,6 +89,7 @@ def test_join_actions_drops_noaction_sentences_unless_alone():
     assert join_actions(["ADD water.", "NOACTION.", "STIR for 2 h."]) == "ADD water; STIR for 2 h."
     assert join_actions(["NOACTION."]) == "NOACTION."
     assert join_actions(["", "  "]) == ""
+    assert join_actions(["WAIT for ..", "STIR."]) == "WAIT for .; STIR."  # a value's own dot is kept
 
 
 # --- a trained model ----------------------------------------------------------------------------------------

@@ -325,7 +325,8 @@ class ActionConstraint:
         step = _Rule("step", _Alt((*(action(cls) for cls in _operations()), made)))
         sequence = _seq(step, _Rep(_seq(_Lit(separator), step), 0, self.max_actions - 1))
         verdict = _Alt(tuple(action(cls) for cls in _verdicts()))
-        return _Rule("root", _seq(_Alt((sequence, verdict)), _Lit(end_mark)))
+        # A completion in training ends with a newline: the model may write it before the end of sequence.
+        return _Rule("root", _seq(_Alt((sequence, verdict)), _Lit(end_mark), _opt(_Lit("\n"))))
 
     def _text_slot(self, spec: dataclasses.Field, values: Mapping[str, Any], solution: Any) -> Any:
         slot, keyword, choices = spec.metadata["slot"], spec.metadata["keyword"], spec.metadata["choices"]
