@@ -178,7 +178,12 @@ def main() -> None:
     parser.add_argument("--before", default=BEFORE, help="git revision to compare with ('' to skip)")
     parser.add_argument("--instructions", action="store_true", help="count instructions with callgrind")
     parser.add_argument("--p2a-python", default="/tmp/p2a/bin/python")
-    parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(os.environ.get("CHEMACTOR_DATA_DIR") or ROOT / "tests" / "data" / "reference"),
+        help="reference data (default: $CHEMACTOR_DATA_DIR, else the copy the repository ships)",
+    )
     parser.add_argument("--suite-only", nargs=2, metavar=("SET", "REVISION"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
