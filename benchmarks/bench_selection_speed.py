@@ -141,6 +141,8 @@ def main() -> None:
         return
 
     machine = machine_line()
+    if args.append:
+        machine += "; the table merges rows of several runs (`--append`), each under the load of its own time"
     lines = [
         "| rows | method | num_proc | seconds | rows/s | CPU seconds | rows per CPU-second "
         "| peak anonymous, main (MiB) | peak anonymous, all processes (MiB) |",
@@ -197,8 +199,9 @@ def report(machine: str, lines: list[str]) -> str:
 
 {machine}; load average {os.getloadavg()[0]:.1f} at the last measurement. Any other load on the 2 cores
 lowers the rates (and the gain from `num_proc=2`), so under load they are lower bounds; CPU seconds (the
-process and its finished workers) depend much less on the load, and rows per CPU-second compare the methods
-fairly when the load changed between measurements. Memory is the peak
+process and the workers it waited for) depend much less on the load, and rows per CPU-second compare the
+methods fairly when the load changed between measurements, for `num_proc=1` (DSIR's `num_proc=2` workers are
+never waited for, so its CPU column undercounts there). Memory is the peak
 anonymous memory (RSS without file-backed pages, so without the reclaimable pages of memory-mapped Arrow files
 a scan touches), sampled every 50 ms, of the main process and summed over it and its workers (forked workers'
 copy-on-write pages count once per process).
