@@ -260,7 +260,8 @@ class ActionConstraint:
         if slot is Slot.FLAG:
             return {"type": "boolean"}
         if slot is Slot.REPETITIONS:
-            return {"type": "integer", "minimum": 1, "maximum": self.max_repetitions}
+            # an enum, not minimum/maximum: llama.cpp's schema converter ignores integer bounds
+            return {"type": "integer", "enum": list(range(1, self.max_repetitions + 1))}
         if choices:
             return {"type": "string", "enum": list(choices)}
         return self._string(self.max_name if spec.metadata["compound"] else self.max_text)
