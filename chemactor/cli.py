@@ -123,21 +123,17 @@ app.add_typer(metrics_app, name="metrics")
 def metrics_push(
     name: Annotated[str, typer.Argument(help="action_extraction, procedure_generation or circle_review.")],
     repo_id: Annotated[str, typer.Option("--repo-id", help="Space repo on the Hub, ORG/NAME.")],
-    private: Annotated[bool, typer.Option(help="Create the Space as private.")] = False,
+    public: Annotated[bool, typer.Option(help="Create the Space as public (default: private).")] = False,
     requirement: Annotated[
         str | None,
         typer.Option(help="The Space's chemactor requirement (default chemactor==VERSION, the light core)."),
     ] = None,
 ) -> None:
-    """Publish metrics/NAME as a Gradio Space, so that `evaluate.load(REPO_ID)` works."""
-    from chemactor.hub import ExportError, PublishError, push_metric
+    """Publish metrics/NAME as a Gradio Space, so that `evaluate.load(REPO_ID)` works (with a token while
+    it is private; `--public` for everyone)."""
+    from chemactor.hub import push_metric
 
-    try:
-        url = push_metric(name, repo_id, private=private, requirement=requirement)
-    except (ExportError, PublishError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
-    typer.echo(url)
+    typer.echo(push_metric(name, repo_id, private=not public, requirement=requirement))
 
 
 @app.command("select")
