@@ -159,7 +159,7 @@ def test_each_endpoint_through_gradio_client(served):
 
     client = Client(served, verbose=False)
     names = set(client.view_api(return_format="dict", print_info=False)["named_endpoints"])
-    assert {"/extract", "/procedure", "/circle"} <= names
+    assert names == {"/extract", "/procedure", "/circle"}
 
     status, table, readable, sentences, download = client.predict(PROCEDURE, api_name="/extract")
     assert readable == "ADD water (5 mL); COLLECTLAYER sideways; STIR for 2 h at 25 °C."
@@ -230,6 +230,9 @@ def test_a_real_browser_pastes_clicks_and_sees_the_table(served, tmp_path_factor
     try:
         browser.get(served)
         box = _wait_for(browser, lambda b: b.find_element(By.CSS_SELECTOR, "#extract-input textarea"))
+        browser.find_element(By.CSS_SELECTOR, "#extract-example input").click()  # a shipped example fills the box
+        _wait_for(browser, lambda b: b.find_elements(By.CSS_SELECTOR, "[role='option']"))[0].click()
+        _wait_for(browser, lambda b: len(box.get_attribute("value")) > 20)
         _type(box, PROCEDURE)
         browser.find_element(By.ID, "extract-run").click()
         table = _wait_for(browser, lambda b: "COLLECTLAYER" in b.find_element(By.ID, "extract-table").text and b)

@@ -125,7 +125,7 @@ def build_app(model: DemoModel) -> gr.Blocks:
             readable = gr.Textbox(label="Action string", buttons=["copy"], elem_id="extract-readable")
             sentences = gr.Dataframe(headers=["sentence", "actions"], label="Per sentence", wrap=True)
             download = gr.File(label="JSON")
-            example.change(lambda value: value or "", example, text)
+            example.change(lambda value: value or "", example, text, api_visibility="undocumented")
             run.click(extract, text, [status, table, readable, sentences, download], api_name="extract")
         with gr.Tab("Reaction or target → procedure → actions", id="procedure"):
             smiles = gr.Textbox(label="Reaction SMILES (reactants>agents>products) or target SMILES", elem_id="smiles")
