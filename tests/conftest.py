@@ -107,3 +107,23 @@ def hub_env(hub_server, monkeypatch, tmp_path):
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "datasets-cache")
     yield hub_server
     hub_server.clear_failures()
+
+
+@pytest.fixture(scope="session")
+def seeds(shared_data):
+    """The Paragraph2Actions seeds, train/validation/test (the selection tests' real pairs)."""
+    from chemactor.builders import load_seeds
+
+    return load_seeds("paragraph2actions", shared_data)
+
+
+@pytest.fixture(scope="session")
+def reference(seeds):
+    """Selection's reference: the seeds' train split and the shipped examples' train split, pairs only."""
+    import datasets
+
+    from chemactor.examples import load_examples
+
+    return datasets.concatenate_datasets([seeds["train"], load_examples()["train"]]).filter(
+        lambda row: bool(row["description"] and row["actions"])
+    )

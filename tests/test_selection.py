@@ -9,8 +9,6 @@ import datasets
 import numpy as np
 import pytest
 
-from chemactor.builders import load_seeds
-from chemactor.examples import load_examples
 from chemactor.selection import (
     DEFAULT_WEIGHTS,
     FLAG_COLUMNS,
@@ -32,18 +30,6 @@ OFF_TOPIC = (
 
 def pairs(description: list[str], actions: list[str]) -> datasets.Dataset:
     return datasets.Dataset.from_dict({"description": description, "actions": actions})
-
-
-@pytest.fixture(scope="module")
-def seeds(shared_data):
-    return load_seeds("paragraph2actions", shared_data)
-
-
-@pytest.fixture(scope="module")
-def reference(seeds):
-    return datasets.concatenate_datasets([seeds["train"], load_examples()["train"]]).filter(
-        lambda row: bool(row["description"] and row["actions"])
-    )
 
 
 @pytest.fixture(scope="module")

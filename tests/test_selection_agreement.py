@@ -12,9 +12,7 @@ import datasets
 import numpy as np
 import pytest
 
-from chemactor.builders import load_seeds
 from chemactor.data import dumps_meta
-from chemactor.examples import load_examples
 from chemactor.selection import AgreementView, DivergenceSelector, NgramView
 from chemactor.selection.features import Batch
 from chemactor.selection.run import held_out_pairs, run_selection
@@ -23,18 +21,6 @@ from chemactor.selection.text import canonical_text, clauses, mask_content
 
 def pairs(description: list[str], actions: list[str], **columns: list) -> datasets.Dataset:
     return datasets.Dataset.from_dict({"description": description, "actions": actions, **columns})
-
-
-@pytest.fixture(scope="module")
-def seeds(shared_data):
-    return load_seeds("paragraph2actions", shared_data)
-
-
-@pytest.fixture(scope="module")
-def reference(seeds):
-    return datasets.concatenate_datasets([seeds["train"], load_examples()["train"]]).filter(
-        lambda row: bool(row["description"] and row["actions"])
-    )
 
 
 @pytest.fixture(scope="module")

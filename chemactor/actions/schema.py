@@ -34,7 +34,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,34 +149,24 @@ def _gbnf(node: Any, rules: dict[str, str]) -> str:
     return node.name
 
 
-def _longest(node: Any) -> int:
-    """Characters in the longest string ``node`` matches."""
+def _longest(node: Any, per_char: int = 1, measure: Callable[[str], int] = len) -> int:
+    """The size of the longest string ``node`` matches: characters by default; with ``per_char`` and
+    ``measure`` set to the UTF-8 worst case, bytes (a free character counts ``per_char``)."""
     if isinstance(node, _Lit):
-        return len(node.text)
+        return measure(node.text)
     if isinstance(node, _Chars):
-        return 1
+        return per_char
     if isinstance(node, _Seq):
-        return sum(_longest(part) for part in node.parts)
+        return sum(_longest(part, per_char, measure) for part in node.parts)
     if isinstance(node, _Alt):
-        return max(_longest(option) for option in node.options)
+        return max(_longest(option, per_char, measure) for option in node.options)
     if isinstance(node, _Rep):
-        return node.high * _longest(node.node)
-    return _longest(node.node)
+        return node.high * _longest(node.node, per_char, measure)
+    return _longest(node.node, per_char, measure)
 
 
-def _longest_bytes(node: Any) -> int:
-    """UTF-8 bytes in the longest string ``node`` matches (a free character counts four)."""
-    if isinstance(node, _Lit):
-        return len(node.text.encode("utf-8"))
-    if isinstance(node, _Chars):
-        return _MAX_UTF8
-    if isinstance(node, _Seq):
-        return sum(_longest_bytes(part) for part in node.parts)
-    if isinstance(node, _Alt):
-        return max(_longest_bytes(option) for option in node.options)
-    if isinstance(node, _Rep):
-        return node.high * _longest_bytes(node.node)
-    return _longest_bytes(node.node)
+def _utf8_length(text: str) -> int:
+    return len(text.encode("utf-8"))
 
 
 def _bounded(first: _Chars, middle: _Chars, length: int) -> Any:
@@ -387,7 +377,7 @@ class ActionConstraint:
         """UTF-8 bytes of the longest answer, the bound on tokens for any byte-level vocabulary."""
         if form == "json":
             return _longest_json(self.json_schema(), _MAX_UTF8)
-        return _longest_bytes(self._text_node(form))
+        return _longest(self._text_node(form), _MAX_UTF8, _utf8_length)
 
 
 def _object(properties: dict[str, Any], required: Sequence[str]) -> dict[str, Any]:
