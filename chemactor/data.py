@@ -8,8 +8,8 @@ stay free to grow without a schema migration.
 
 Task views (``r2d``, ``d2a``, ``r2a``, and ``a2d``, the way back from actions to text that circle
 review walks) turn a record into a prompt/completion pair. Training, inference and evaluation all call
-:func:`task_view`, so a model is always asked in the form it was trained on. Templates are versioned:
-a record or model stores ``PROMPT_VERSION`` and the text can only change under a new version.
+:func:`task_view`, so a model is always asked in the form it was trained on. The prompts are the versioned
+templates ``view_<task>-<version>`` of :mod:`chemactor.prompts`; their text only changes under a new version.
 """
 
 from __future__ import annotations
@@ -24,13 +24,13 @@ import time
 import warnings
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import datasets
 
-from chemactor.errors import InputError, OutputError
+from chemactor.errors import ConfigError, InputError, OutputError, closest
+from chemactor.prompts import PromptTemplate, load_prompt, prompt_name
 
 RECORD_FIELDS: tuple[str, ...] = ("id", "source", "reaction_smiles", "description", "actions", "split", "meta")
 
@@ -57,7 +57,6 @@ FIELD_DESCRIPTIONS: dict[str, str] = {
 }
 
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
-TASKS: tuple[str, ...] = ("r2d", "d2a", "r2a", "a2d")
 
 
 class RecordError(InputError):
@@ -145,86 +144,30 @@ def to_dataset(records: Iterable[Mapping[str, Any]]) -> datasets.Dataset:
 
 # --- task views -------------------------------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class PromptTemplate:
-    """A versioned instruction for one task.
-
-    The prompt shows the record's ``input_field``; the completion is its ``output_field``.
-    """
-
-    task: str
-    version: str
-    instruction: str
-    input_field: str
-    output_field: str
-
-    def render(self, value: str) -> str:
-        return f"{self.instruction}\n\n### Input:\n{value.strip()}\n\n### Output:\n"
-
-
 PROMPT_VERSION = "v1"
 
-PROMPT_TEMPLATES: dict[str, dict[str, PromptTemplate]] = {
-    "v1": {
-        "r2d": PromptTemplate(
-            task="r2d",
-            version="v1",
-            instruction=(
-                "Write the experimental procedure for this reaction, given as reaction SMILES "
-                "reactants>agents>products."
-            ),
-            input_field="reaction_smiles",
-            output_field="description",
-        ),
-        "d2a": PromptTemplate(
-            task="d2a",
-            version="v1",
-            instruction=(
-                "Convert the experimental procedure into a sequence of synthesis actions, written as "
-                "'ACTION parameters' separated by '; ' and ending with '.'."
-            ),
-            input_field="description",
-            output_field="actions",
-        ),
-        "a2d": PromptTemplate(
-            task="a2d",
-            version="v1",
-            instruction=(
-                "Write the experimental procedure that carries out this sequence of synthesis actions, "
-                "given as 'ACTION parameters' separated by '; '."
-            ),
-            input_field="actions",
-            output_field="description",
-        ),
-        "r2a": PromptTemplate(
-            task="r2a",
-            version="v1",
-            instruction=(
-                "Predict the sequence of synthesis actions for this reaction, given as reaction SMILES "
-                "reactants>agents>products; $n$ names the n-th precursor and $-1$ the product."
-            ),
-            input_field="reaction_smiles",
-            output_field="actions",
-        ),
-    }
+# task -> (the record field its prompt shows, the record field that is its completion); the prompt is the
+# template ``view_<task>-<version>`` of :mod:`chemactor.prompts`, filled with the first field
+TASK_FIELDS: dict[str, tuple[str, str]] = {
+    "r2d": ("reaction_smiles", "description"),
+    "d2a": ("description", "actions"),
+    "r2a": ("reaction_smiles", "actions"),
+    "a2d": ("actions", "description"),
 }
+TASKS: tuple[str, ...] = tuple(TASK_FIELDS)
 
 
-def prompt_template(task: str, version: str = PROMPT_VERSION) -> PromptTemplate:
-    """The template of ``task`` at ``version``; unknown names raise a ``KeyError`` listing the known ones."""
-    if version not in PROMPT_TEMPLATES:
-        raise KeyError(f"unknown prompt version {version!r}; known: {', '.join(PROMPT_TEMPLATES)}")
-    templates = PROMPT_TEMPLATES[version]
-    if task not in templates:
-        raise KeyError(f"unknown task {task!r}; known: {', '.join(templates)}")
-    return templates[task]
+def task_prompt(task: str, version: str = PROMPT_VERSION) -> PromptTemplate:
+    """The template of ``task``'s view at ``version``; an unknown task or version raises :class:`ConfigError`."""
+    if task not in TASK_FIELDS:
+        raise ConfigError(f"unknown task {task!r}{closest(task, TASKS)}; known: {', '.join(TASKS)}")
+    return load_prompt(prompt_name(f"view_{task}", version))
 
 
 def has_task(record: Mapping[str, Any], task: str, version: str = PROMPT_VERSION) -> bool:
     """Whether the row carries both sides of ``task`` (an ORD row has no actions, for instance)."""
-    template = prompt_template(task, version)
-    return bool(record.get(template.input_field)) and bool(record.get(template.output_field))
+    task_prompt(task, version)  # an unknown task or version is an error, not a "no"
+    return all(record.get(name) for name in TASK_FIELDS[task])
 
 
 def task_view(record: Mapping[str, Any], task: str, version: str = PROMPT_VERSION) -> dict[str, str]:
@@ -233,16 +176,17 @@ def task_view(record: Mapping[str, Any], task: str, version: str = PROMPT_VERSIO
     The completion ends with a newline so a model learns where to stop; :func:`prompt_for` gives the
     prompt alone for inference on unlabeled input.
     """
-    template = prompt_template(task, version)
-    if not record.get(template.input_field):
-        raise RecordError(f"row {record.get('id', '?')!r} has no {template.input_field!r} for task {task!r}")
-    completion = record.get(template.output_field) or ""
-    return {"prompt": template.render(record[template.input_field]), "completion": completion.strip() + "\n"}
+    prompt = task_prompt(task, version)
+    source, target = TASK_FIELDS[task]
+    if not record.get(source):
+        raise RecordError(f"row {record.get('id', '?')!r} has no {source!r} for task {task!r}")
+    completion = record.get(target) or ""
+    return {"prompt": prompt.render(**{source: record[source]}), "completion": completion.strip() + "\n"}
 
 
 def prompt_for(task: str, value: str, version: str = PROMPT_VERSION) -> str:
     """The prompt that asks for ``task`` on a raw input (a description or a reaction SMILES)."""
-    return prompt_template(task, version).render(value)
+    return task_prompt(task, version).render(**{TASK_FIELDS[task][0]: value})
 
 
 def text_hash(text: str) -> str:

@@ -481,9 +481,9 @@ def _reproduction_files(config: PipelineConfig, inputs: Mapping[str, Path]) -> d
     """What reproduces the published data: the recipe that made it, the generation manifest, the prompt
     templates (the generation prompts the manifest names, and the task views the model is trained on) and
     the selection report with its plots."""
-    from chemactor.data import PROMPT_TEMPLATES, PROMPT_VERSION
-    from chemactor.generation.prompts import load_prompt
+    from chemactor.data import TASKS, task_prompt
     from chemactor.hub import ExportError
+    from chemactor.prompts import load_prompt, prompt_name
 
     recipe = {
         "output_dir": "outputs/reproduce",
@@ -497,12 +497,16 @@ def _reproduction_files(config: PipelineConfig, inputs: Mapping[str, Path]) -> d
     manifest = json.loads((inputs["generation"] / "manifest.json").read_text(encoding="utf-8"))
     prompts_dir = manifest.get("settings", {}).get("prompts_dir")
     for task, provenance in sorted(manifest.get("prompts", {}).items()):
-        prompt = load_prompt(task, provenance["version"], prompts_dir)
+        prompt = load_prompt(prompt_name(task, provenance["version"]), prompts_dir)
         if prompt.sha256 != provenance["sha256"]:
-            raise ExportError(f"{prompt.path} changed since it generated the data (SHA-256 {provenance['sha256']})")
-        files[f"prompts/{Path(prompt.path).name}"] = prompt.text.encode("utf-8")
-    views = {task: dataclasses.asdict(template) for task, template in PROMPT_TEMPLATES[PROMPT_VERSION].items()}
-    files[f"prompts/task_views-{PROMPT_VERSION}.json"] = (json.dumps(views, indent=2) + "\n").encode("utf-8")
+            raise ExportError(
+                f"prompt {prompt.name} ({prompts_dir or 'shipped'}) changed since it generated the data "
+                f"(SHA-256 {provenance['sha256']} then, {prompt.sha256} now)"
+            )
+        files[f"prompts/{prompt.name}.jinja"] = prompt.text.encode("utf-8")
+    for task in TASKS:  # the task views the model is trained and asked with
+        prompt = task_prompt(task)
+        files[f"prompts/{prompt.name}.jinja"] = prompt.text.encode("utf-8")
     for path in sorted([inputs["selection"] / "report.md", *inputs["selection"].glob("*.png")]):
         files[f"selection/{path.name}"] = path
     return files

@@ -21,6 +21,7 @@ from chemactor.data import (
     update_meta,
     validate_record,
 )
+from chemactor.errors import ConfigError
 
 
 def _record(**overrides):
@@ -97,9 +98,9 @@ def test_task_view_refuses_rows_without_input_and_unknown_tasks():
     assert not has_task(record, "r2d")
     with pytest.raises(RecordError, match="no 'reaction_smiles'"):
         task_view(record, "r2d")
-    with pytest.raises(KeyError, match="unknown task 'x2y'"):
-        task_view(record, "x2y")
-    with pytest.raises(KeyError, match="unknown prompt version"):
+    with pytest.raises(ConfigError, match=r"unknown task 'd2x' \(did you mean 'd2a'\?\); known: r2d, d2a, r2a, a2d"):
+        task_view(record, "d2x")
+    with pytest.raises(ConfigError, match=r"unknown prompt 'view_d2a-v0' \(did you mean 'view_d2a-v1'\?\)"):
         task_view(record, "d2a", version="v0")
 
 
@@ -118,7 +119,8 @@ def test_examples_is_a_seed_source_that_needs_no_data_dir():
 
 
 def test_the_data_layer_imports_only_downward():
-    """``data`` sits on ``errors`` alone; the builders and the example set on ``data``, ``chem`` and each other.
+    """``prompts`` sits on ``errors`` alone, ``data`` on those two; the builders and the example set on ``data``,
+    ``chem`` and each other.
 
     Read from the source (every import, lazy ones included), so a cycle cannot hide inside a function.
     """
@@ -127,7 +129,8 @@ def test_the_data_layer_imports_only_downward():
 
     package = Path(__file__).resolve().parents[1] / "chemactor"
     allowed = {
-        "data.py": {"chemactor.errors"},
+        "prompts": {"chemactor.errors"},
+        "data.py": {"chemactor.errors", "chemactor.prompts"},
         "builders": {
             "chemactor.errors",
             "chemactor.data",

@@ -20,7 +20,7 @@ import pytest
 
 from chemactor.actions import parse_actions, validate_actions
 from chemactor.chem import canonicalize_reaction
-from chemactor.data import prompt_template
+from chemactor.data import prompt_for
 from chemactor.demo.views import (
     DemoModel,
     action_rows,
@@ -48,9 +48,9 @@ def answer(kind: str, payload: dict) -> str:
     """The endpoint's 'model': actions per sentence for D2A, a procedure for R2D, a description for A2D."""
     prompt = str(payload["messages"][-1]["content"] if kind == "chat" else payload.get("inputs", ""))
     given = prompt.rsplit("### Input:", 1)[-1].split("### Output:", 1)[0].strip()
-    if prompt_template("d2a").instruction in prompt:
+    if prompt_for("d2a", given) in prompt:
         return " ".join(actions for word, actions in SENTENCE_ACTIONS.items() if word in given).replace(". ", "; ")
-    if prompt_template("r2d").instruction in prompt:
+    if prompt_for("r2d", given) in prompt:
         return "Ethanol (1 mL) was added to acetic acid (2 mL). The mixture was stirred for 2 h at 25 °C."
     return "Water (5 mL) was added. The mixture was stirred for 2 h at 25 °C."
 

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chemactor.actions import parse_actions
+from chemactor.actions import ACTION_NAMES, parse_actions
 from chemactor.builders import load_generated
 from chemactor.data import get_meta, to_dataset, write_records
 from chemactor.errors import ConfigError
@@ -28,12 +28,12 @@ from chemactor.generation import (
     ResumeError,
     RunSettings,
     crosscheck,
-    load_prompt,
     read_inputs,
 )
+from chemactor.generation import runner as runner_module
 from chemactor.generation.augment import UNIT_KINDS, numeric_values
-from chemactor.generation.prompts import clean_completion
-from chemactor.generation.runner import OutputStore, run_from_config
+from chemactor.generation.runner import OutputStore, clean_completion, run_from_config
+from chemactor.prompts import load_prompt
 
 EXAMPLES = example_records()
 REACTIONS = [row for row in EXAMPLES if row["reaction_smiles"]]
@@ -67,13 +67,13 @@ def example_responder(answers: dict[str, str] | None = None):
 
 
 def test_prompt_templates_are_versioned_and_hashed():
-    prompt = load_prompt("d2a", "v1")
+    prompt = load_prompt("d2a-v1")
     text = prompt.render(examples=EXAMPLES[:2], description="Stir it.", action_names=["ADD", "STIR"])
     assert text.endswith("### Procedure\nStir it.\n### Actions\n")
     assert EXAMPLES[1]["actions"] in text and "ADD, STIR" in text
-    assert prompt.provenance == {"task": "d2a", "version": "v1", "sha256": prompt.sha256} and len(prompt.sha256) == 64
-    with pytest.raises(FileNotFoundError, match="d2a-v1"):
-        load_prompt("d2a", "v9")
+    assert prompt.provenance() == {"task": "d2a", "version": "v1", "sha256": prompt.sha256} and len(prompt.sha256) == 64
+    with pytest.raises(ConfigError, match=r"unknown prompt 'd2a-v9' \(did you mean 'd2a-v1'\?\)"):
+        chain_runner("http://127.0.0.1:1", steps="d2a", prompt_version="v9")  # before any request
 
 
 def test_completions_are_cut_at_the_next_few_shot_block():
@@ -196,7 +196,7 @@ def test_chain_end_to_end_through_a_flaky_tgi_server(tgi_server, tmp_path):
         row, meta = rows[f"{source['id']}/0"], get_meta(rows[f"{source['id']}/0"])
         assert row["source"] == "generated" and row["reaction_smiles"] == source["reaction_smiles"]
         assert row["description"] == source["description"]  # the few-shot continuation was cut off
-        assert meta["prompts"]["d2a"]["sha256"] == load_prompt("d2a").sha256
+        assert meta["prompts"]["d2a"]["sha256"] == load_prompt("d2a-v1").sha256
         assert meta["usage"]["r2d"]["completion_tokens"] > 0 and meta["endpoints"]["d2a"] == server.url
         assert meta["components"] == get_meta(source)["components"]
         if source is REACTIONS[0]:
@@ -205,7 +205,7 @@ def test_chain_end_to_end_through_a_flaky_tgi_server(tgi_server, tmp_path):
             assert meta["crosscheck"]["checks"]["parse"] and meta["crosscheck"]["checks"]["product_yielded"]
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["runs"][-1]["status"] == "complete" and manifest["rows"] == len(REACTIONS)
-    assert manifest["prompts"]["r2d"]["sha256"] == load_prompt("r2d").sha256
+    assert manifest["prompts"]["r2d"]["sha256"] == load_prompt("r2d-v1").sha256
     assert len(load_generated(tmp_path)) == len(REACTIONS)
 
 
@@ -253,7 +253,7 @@ def test_back_translation_scores_how_much_of_the_text_the_actions_recover(tgi_se
     rows = {row["id"]: get_meta(row)["crosscheck"]["back_translation"] for row in shard_rows(tmp_path)}
     assert rows[f"{procedures[1]['id']}/0"] == {"text": procedures[1]["description"], "similarity": 1.0}
     assert rows[f"{procedures[0]['id']}/0"]["similarity"] < 0.6  # actions made up: the text is not recovered
-    assert get_meta(shard_rows(tmp_path)[0])["prompts"]["a2d"]["sha256"] == load_prompt("a2d").sha256
+    assert get_meta(shard_rows(tmp_path)[0])["prompts"]["a2d"]["sha256"] == load_prompt("a2d-v1").sha256
 
 
 def test_resume_refuses_other_settings(tgi_server, tmp_path):
@@ -263,14 +263,21 @@ def test_resume_refuses_other_settings(tgi_server, tmp_path):
         chain_runner(server.url, shots=3).run(REACTIONS[:2], tmp_path, progress=False)
 
 
-def test_resume_refuses_a_changed_action_list(tgi_server, tmp_path):
-    """The D2A prompt lists the grammar's actions: a new action changes the rendered prompt, not its template."""
+def test_resume_refuses_a_changed_action_list(tgi_server, tmp_path, monkeypatch):
+    """The D2A prompt lists the grammar's actions: a new action changes the rendered prompt, not its template,
+    and the identity a resume checks (and each row's prompt provenance) changes with it."""
     server = tgi_server(example_responder())
-    chain_runner(server.url, shots=1).run(REACTIONS[:1], tmp_path, progress=False)
-    runner = chain_runner(server.url, shots=1)
-    runner.fixed_values["action_names"].append("NEWACTION")
+    before = chain_runner(server.url, shots=1)
+    before.run(REACTIONS[:1], tmp_path, progress=False)
+    monkeypatch.setattr(runner_module, "ACTION_NAMES", (*ACTION_NAMES, "NEWACTION"))  # an action added to the grammar
+    after = chain_runner(server.url, shots=1)
+    values = {"examples": [], "description": "Stir it."}
+    assert "NEWACTION" in after.prompts["d2a"].render(**values, **after.fixed_values)
+    assert "NEWACTION" not in before.prompts["d2a"].render(**values, **before.fixed_values)
+    old, new = before.identity()["prompts"]["d2a"], after.identity()["prompts"]["d2a"]
+    assert old["sha256"] == new["sha256"] and old["fixed_values_sha256"] != new["fixed_values_sha256"]
     with pytest.raises(ResumeError, match="prompts"):
-        runner.run(REACTIONS[:1], tmp_path, progress=False)
+        after.run(REACTIONS[:1], tmp_path, progress=False)
 
 
 def test_a_torn_last_line_is_cut_and_its_row_regenerated(tmp_path):

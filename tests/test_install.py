@@ -30,7 +30,7 @@ METRICS = ("action_extraction", "procedure_generation", "circle_review")
 HEAVY = {"torch", "transformers", "trl", "accelerate", "tokenizers"}
 UPPER_LAYERS = {"chemactor.generation", "chemactor.training", "chemactor.inference", "chemactor.evaluation"}
 LIGHT = ("chemactor.actions", "chemactor.builders", "chemactor.chem", "chemactor.data", "chemactor.scoring")
-LIGHT += ("chemactor.selection", "chemactor.hub")
+LIGHT += ("chemactor.selection", "chemactor.hub", "chemactor.prompts")
 
 
 def _loaded_by(code: str, cwd: Path) -> dict[str, list[str]]:
@@ -110,9 +110,14 @@ def _wheel(tmp_path: Path) -> Path:
     return next((tmp_path / "dist").glob("chemactor-*.whl"))
 
 
-def test_wheel_carries_card_templates_and_metric_sources(tmp_path):
-    """The top-level model_cards/ and metrics/ are the sources; the wheel carries them byte for byte."""
+def test_wheel_carries_prompts_card_templates_and_metric_sources(tmp_path):
+    """The prompt templates, and the top-level model_cards/ and metrics/ (the sources): the wheel carries them
+    byte for byte, so a generated row's prompt hash means the same installed as in a checkout."""
     with zipfile.ZipFile(_wheel(tmp_path)) as wheel:
+        templates = sorted((REPO_ROOT / "chemactor" / "prompts").glob("*.jinja"))
+        assert len(templates) >= 10
+        for template in templates:
+            assert wheel.read(f"chemactor/prompts/{template.name}") == template.read_bytes()
         for template in ("dataset_card.md", "model_card.md"):
             source = REPO_ROOT / "model_cards" / template
             assert wheel.read(f"chemactor/resources/model_cards/{template}") == source.read_bytes()

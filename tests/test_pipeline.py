@@ -157,7 +157,8 @@ def test_quickstart_runs_end_to_end_then_skips_resumes_and_publishes(tmp_path: P
     assert {result.dataset_split for result in card.data.eval_results} == {"test"}
     data_files = set(hub_env.repo_files("chemactor/quickstart-data", repo_type="dataset"))
     assert {"README.md", "seeds/train-00000-of-00001.parquet", "selected/train-00000-of-00001.parquet"} <= data_files
-    reproduce = {"pipeline.yaml", "generation/manifest.json", "prompts/task_views-v1.json", "selection/report.md"}
+    reproduce = {"pipeline.yaml", "generation/manifest.json", "selection/report.md"}
+    reproduce |= {f"prompts/{name}-v1.jinja" for name in ("view_d2a", "view_r2d", "view_r2a", "view_a2d")}
     assert {f"reproduce/{name}" for name in reproduce} <= data_files
     recipe = yaml.safe_load(hub_env.repo_files("chemactor/quickstart-data")["reproduce/pipeline.yaml"])
     assert recipe["generation"] == raw["generation"] and "publish" not in recipe
@@ -173,6 +174,43 @@ def test_quickstart_runs_end_to_end_then_skips_resumes_and_publishes(tmp_path: P
     marker.write_text(json.dumps({**read_stage(marker.parent), "status": "running"}), encoding="utf-8")
     results = run_pipeline(PipelineConfig.from_mapping(raw), until="selection", log=lambda _: None)
     assert [result.status for result in results] == ["skipped", "skipped", "ran"]
+
+
+def test_published_reproduction_carries_the_prompt_templates_checked_against_their_hashes(tmp_path: Path):
+    """reproduce/prompts/ holds the .jinja files of chemactor.prompts: the generation prompts the manifest names
+    (refused when the text changed since it generated the data) and the task views."""
+    from chemactor.hub import ExportError
+    from chemactor.pipeline import _reproduction_files
+    from chemactor.prompts import load_prompt
+
+    mine = tmp_path / "my-prompts"
+    mine.mkdir()
+    (mine / "d2a-v1.jinja").write_text("Actions for: {{ description }}\n", encoding="utf-8")
+    generation, selection = tmp_path / "generation", tmp_path / "selection"
+    generation.mkdir()
+    selection.mkdir()
+    (selection / "report.md").write_text("# report\n", encoding="utf-8")
+
+    def manifest(prompts_dir: Path | None, task: str) -> None:
+        prompt = load_prompt(f"{task}-v1", prompts_dir)
+        settings = {"prompts_dir": str(prompts_dir) if prompts_dir else None}
+        manifest = {"settings": settings, "prompts": {task: prompt.provenance({"action_names": ["ADD"]})}}
+        (generation / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+
+    config = PipelineConfig.from_mapping({"output_dir": str(tmp_path / "run")})
+    inputs = {"generation": generation, "selection": selection}
+    manifest(None, "r2d")
+    files = _reproduction_files(config, inputs)
+    views = {f"prompts/view_{task}-v1.jinja" for task in ("r2d", "d2a", "r2a", "a2d")}
+    assert {name for name in files if name.startswith("prompts/")} == {"prompts/r2d-v1.jinja", *views}
+    assert files["prompts/r2d-v1.jinja"] == (REPO_ROOT / "chemactor" / "prompts" / "r2d-v1.jinja").read_bytes()
+    assert files["prompts/view_d2a-v1.jinja"] == load_prompt("view_d2a-v1").text.encode("utf-8")
+
+    manifest(mine, "d2a")
+    assert _reproduction_files(config, inputs)["prompts/d2a-v1.jinja"] == b"Actions for: {{ description }}\n"
+    (mine / "d2a-v1.jinja").write_text("Actions, please: {{ description }}\n", encoding="utf-8")
+    with pytest.raises(ExportError, match=r"prompt d2a-v1 \(.*my-prompts\) changed since it generated the data"):
+        _reproduction_files(config, inputs)
 
 
 def test_cli_names_a_broken_recipe_on_one_line_and_exits_1(tmp_path: Path, capsys, monkeypatch):

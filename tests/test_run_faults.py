@@ -264,12 +264,12 @@ def test_overrides_that_would_be_ignored_are_refused_and_training_is_checked_eve
 
 
 def test_a_template_that_fails_on_one_row_fails_that_row_only(tgi_server, tmp_path):
-    from chemactor.generation.prompts import PROMPTS_DIR
+    from chemactor.prompts import load_prompt, prompt_names
 
     prompts = tmp_path / "prompts"
     prompts.mkdir()
-    for template in Path(PROMPTS_DIR).glob("*.jinja"):
-        (prompts / template.name).write_text(template.read_text(encoding="utf-8"), encoding="utf-8")
+    for name in prompt_names():
+        (prompts / f"{name}.jinja").write_text(load_prompt(name).text, encoding="utf-8")
     poisoned = REACTIONS[0]["reaction_smiles"]
     r2d = prompts / "r2d-v1.jinja"  # a user's template that only some rows trip (undefined is strict)
     r2d.write_text(

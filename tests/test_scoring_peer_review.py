@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from chemactor.errors import ConfigError
 from chemactor.generation.backends import endpoint_backends
 from chemactor.scoring.review import Review, parse_review, peer_review
 
@@ -96,7 +97,7 @@ def test_failed_requests_are_counted_not_dropped(tgi_server):
 
 
 def test_unknown_prompt_version_is_named():
-    with pytest.raises(ValueError, match="no peer_review prompt of version 'v9'; known versions: v1"):
+    with pytest.raises(ConfigError, match=r"unknown prompt 'peer_review-v9' \(did you mean 'peer_review-v1'\?\)"):
         peer_review(PREDICTIONS, REFERENCES, endpoint_backends(["http://127.0.0.1:1"]), prompt_version="v9")
 
 

@@ -24,7 +24,6 @@ from chemactor.generation.backends import (
     TransformersBackend,
 )
 from chemactor.generation.crosscheck import crosscheck
-from chemactor.generation.prompts import load_prompt
 from chemactor.generation.runner import (
     GenerationRunner,
     ResumeError,
@@ -46,7 +45,6 @@ __all__ = [
     "RunSummary",
     "TransformersBackend",
     "crosscheck",
-    "load_prompt",
     "read_inputs",
     "target_records",
 ]

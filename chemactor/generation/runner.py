@@ -83,7 +83,7 @@ from chemactor.generation.backends import (
     TransformersBackend,
 )
 from chemactor.generation.crosscheck import back_translation_similarity, crosscheck, target_reaction
-from chemactor.generation.prompts import DEFAULT_VERSION, PromptFile, clean_completion, load_prompt
+from chemactor.prompts import PromptTemplate, load_prompt, prompt_name
 
 STEPS: tuple[str, ...] = ("chain", "r2d", "d2a", "augment")
 # a target (one molecule, ``>>target``) is described with the target prompt wherever a reaction gets r2d's
@@ -101,6 +101,8 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "augment": ("description", "actions"),
 }
 MANIFEST_FORMAT = "chemactor-generation/1"
+PROMPT_VERSION = "v1"  # of the generation prompts (chemactor.prompts: r2d, target, d2a, a2d)
+ANSWER_END = "\n###"  # the next few-shot header: where a model that keeps going has finished its answer
 
 
 @dataclass
@@ -110,7 +112,7 @@ class RunSettings:
     steps: str = "chain"
     samples: int = 1
     shots: int = 3
-    prompt_version: str = DEFAULT_VERSION
+    prompt_version: str = PROMPT_VERSION
     prompts_dir: str | None = None
     sampling: dict[str, Any] = field(default_factory=dict)
     back_translate: bool = False  # also write the actions back into text (A2D) and score the similarity
@@ -296,6 +298,14 @@ class _Item:
     sample: int
 
 
+def clean_completion(text: str, task: str) -> str:
+    """The answer proper: cut where the model starts another few-shot block; D2A answers are one line."""
+    answer = text.split(ANSWER_END, 1)[0].strip()
+    if task == "d2a":
+        answer = next((line.strip() for line in answer.splitlines() if line.strip()), "")
+    return answer
+
+
 def component_roles(record: Mapping[str, Any]) -> dict[str, list[dict[str, str]]] | None:
     """Reactants, reagents, solvents, catalysts and products (``{"name", "smiles"}`` each) from ``meta``.
 
@@ -332,8 +342,9 @@ class GenerationRunner:
             tasks = (*tasks, "a2d")
         # what the templates fill in the same way for every row (part of each prompt's provenance)
         self.fixed_values: dict[str, Any] = {"action_names": list(ACTION_NAMES)}
-        self.prompts: dict[str, PromptFile] = {
-            task: load_prompt(task, self.settings.prompt_version, self.settings.prompts_dir) for task in tasks
+        self.prompts: dict[str, PromptTemplate] = {
+            task: load_prompt(prompt_name(task, self.settings.prompt_version), self.settings.prompts_dir)
+            for task in tasks
         }
         self.examples = {
             "r2d": [
@@ -584,13 +595,10 @@ class GenerationRunner:
         )
 
     def _provenance(self, task: str) -> dict[str, str]:
-        """The template's task, version and hash, plus a hash of the values every prompt fills in the same way.
-
-        The rendered instruction depends on both: adding an action to the grammar changes the D2A prompt's
-        action list without touching its template, and must not pass a resume's identity check.
-        """
-        fixed = json.dumps(self.fixed_values, sort_keys=True, ensure_ascii=False).encode("utf-8")
-        return {**self.prompts[task].provenance, "fixed_values_sha256": hashlib.sha256(fixed).hexdigest()}
+        """The template's task, version and hash, plus a hash of the values every prompt fills in the same way
+        (:meth:`~chemactor.prompts.PromptTemplate.provenance`): adding an action to the grammar changes the D2A
+        prompt's action list without touching its template, and must not pass a resume's identity check."""
+        return self.prompts[task].provenance(self.fixed_values)
 
     def _render(self, task: str, **values: Any) -> str:
         """The ``task`` prompt for one row; a template that fails on this row's values fails this row only."""
@@ -674,7 +682,7 @@ class GenerationConfig:
     samples: int = field(default=1, metadata={"min": 1})
     shots: int = field(default=3, metadata={"min": 0})
     examples: str = EXAMPLES_SOURCE  # the few-shot pool: a source name or a records file
-    prompt_version: str = DEFAULT_VERSION
+    prompt_version: str = PROMPT_VERSION
     prompts_dir: str | None = None
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     back_translate: bool = False

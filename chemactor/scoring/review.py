@@ -22,16 +22,12 @@ import math
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from functools import cache
-from pathlib import Path
 from typing import Any, Protocol
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
-
+from chemactor.prompts import load_prompt, prompt_name
 from chemactor.scoring.action_metrics import check_pairs
 
-PROMPT_VERSION = "v1"
-PROMPTS = Path(__file__).with_name("prompts")
+PROMPT_VERSION = "v1"  # of the reviewer prompts (chemactor.prompts: peer_review, peer_review_debate)
 
 TASKS: dict[str, str] = {
     "d2a": "convert an experimental procedure into a sequence of machine-executable synthesis actions.",
@@ -120,16 +116,6 @@ def parse_review(text: str) -> Review:
     return Review(score, rationale)
 
 
-@cache
-def prompt_template(name: str, version: str = PROMPT_VERSION) -> Template:
-    """The reviewer prompt ``name`` (``peer_review`` or ``peer_review_debate``) at ``version``."""
-    if not (PROMPTS / f"{name}_{version}.jinja").is_file():
-        known = sorted(path.stem.removeprefix(f"{name}_") for path in PROMPTS.glob(f"{name}_v*.jinja"))
-        raise ValueError(f"no {name} prompt of version {version!r}; known versions: {', '.join(known)}")
-    environment = Environment(loader=FileSystemLoader(PROMPTS), undefined=StrictUndefined, keep_trailing_newline=True)
-    return environment.get_template(f"{name}_{version}.jinja")
-
-
 def _ask(reviewer: Reviewer, prompts: list[str], params: Mapping[str, Any]) -> list[Review]:
     answers = reviewer.generate_many(prompts, **params)
     return [
@@ -193,14 +179,15 @@ def peer_review(
         raise ValueError(f"debate_rounds must be >= 0, got {debate_rounds}")
     if not reviewers:
         raise ValueError("peer review needs at least one reviewer")
+    # both prompts before any request: an unknown version is not found out after the first round was paid for
+    first = load_prompt(prompt_name("peer_review", prompt_version))
+    debate = load_prompt(prompt_name("peer_review_debate", prompt_version))
     names = list(reviewers)
     params = {"max_tokens": max_tokens, "temperature": temperature, "constraint": REVIEW_SCHEMA}
     pairs = list(zip(predictions, references, strict=True))
 
-    first = prompt_template("peer_review", prompt_version)
     prompts = [first.render(task=TASKS[task], prediction=p, reference=r) for p, r in pairs]
     history = [{name: _ask(reviewers[name], prompts, params) for name in names}]
-    debate = prompt_template("peer_review_debate", prompt_version)
     for _ in range(debate_rounds):
         previous = history[-1]
         current = {}
