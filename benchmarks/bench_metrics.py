@@ -42,8 +42,8 @@ from p2a_cases import THRESHOLDS, paragraph2actions_values, perturbed_pairs, ref
 from chemactor.actions import STYLES  # noqa: E402
 from chemactor.scoring.action_metrics import (  # noqa: E402
     ParsedStrings,
+    _corpus_bleus,
     action_metrics,
-    corpus_bleus,
     levenshtein_similarities,
 )
 
@@ -147,14 +147,16 @@ def _suite_only(name: str, revision: str, pairs: int, data_dir: Path) -> None:
 def _measure(name: str, predictions: list[str], references: list[str], repeats: int, revision: str, before):
     """Table rows for one pair set, and the whole suite's (wall, CPU) seconds."""
     ours = action_metrics(predictions, references)
+    parsed = ParsedStrings.parse([*predictions, *references], STYLES["readable"])
+    predicted_at, expected_at = parsed.positions(predictions), parsed.positions(references)
     parts = {
         "Levenshtein similarities (once, shared by mean and partial accuracies)": partial(
             levenshtein_similarities, predictions, references
         ),
-        "modified + original BLEU": partial(corpus_bleus, predictions, references),
-        "parse each distinct string and action once (validity and action types)": partial(
-            ParsedStrings.parse, [*predictions, *references], STYLES["readable"]
+        "split, parse and tokenize each distinct string and action once (validity, action types, BLEU tokens)": (
+            partial(ParsedStrings.parse, [*predictions, *references], STYLES["readable"])
         ),
+        "modified + original BLEU from those tokens": partial(_corpus_bleus, parsed.tokens, predicted_at, expected_at),
         WHOLE: partial(action_metrics, predictions, references),
     }
     timings = {part: _seconds(function, repeats) for part, function in parts.items()}

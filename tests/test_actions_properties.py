@@ -18,6 +18,7 @@ from chemactor.actions import (
     format_actions,
     parse_actions,
 )
+from chemactor.actions import STYLES as CONVERTERS
 from chemactor.actions.model import Slot
 
 STYLES = ("readable", "placeholder")
@@ -108,3 +109,28 @@ def test_arbitrary_text_parses_or_raises_action_parse_error(text: str, style: st
     assert parse_actions(canonical, style) == parsed
     assert format_actions(parse_actions(canonical, style), style) == canonical
     assert action_types(text, style) == [action.name for action in parsed]
+
+
+def _split_one(text: str, separator: str, end_mark: str) -> list[str]:
+    """What splitting one sequence means: strip, drop the end mark, split at the separator (nothing if empty)."""
+    text = text.strip()
+    if end_mark and text.endswith(end_mark):
+        text = text[: -len(end_mark)]
+    return text.split(separator) if text else []
+
+
+# Texts built from the separators' own characters, so that separators run into each other and into the
+# end of a text ("A ;" before a joining " ; "), plus whitespace that ``str.strip`` removes.
+separator_soup = st.text(alphabet="ab ;.\n\t\u00a0\u2003", max_size=14)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(separator_soup | arbitrary_text, max_size=8), st.sampled_from(STYLES))
+def test_splitting_many_texts_at_once_equals_splitting_each(texts: list[str], style: str) -> None:
+    converter = CONVERTERS[style]
+    split = converter.split_many(texts)
+    each = [_split_one(text, converter.separator, converter.end_mark) for text in texts]
+    assert split.parts == [part for parts in each for part in parts]
+    assert split.counts == [len(parts) for parts in each]
+    assert [converter.split(text) for text in texts] == each
+    assert split.ended == [bool(converter.end_mark) and text.strip().endswith(converter.end_mark) for text in texts]

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from p2a_cases import EXPECTATIONS, perturbed_pairs, reference_actions
 
+from chemactor.actions import STYLES
 from chemactor.scoring import action_metrics
-from chemactor.scoring.action_metrics import corpus_bleus, is_valid, levenshtein_similarities
+from chemactor.scoring.action_metrics import ParsedStrings, corpus_bleus, is_valid, levenshtein_similarities
+from chemactor.scoring.ngrams import Sequences, clipped_matches
 
 EXPECTED = json.loads(EXPECTATIONS.read_text(encoding="utf-8"))
 
@@ -95,3 +98,36 @@ def test_scores_are_bounded_for_any_text(pairs):
     for name, value in scores.items():
         if name != "per_action_type":
             assert 0.0 <= value <= 1.0, name
+
+
+action_text = st.text(alphabet="ADSTIR ;.\n\t\u00a0$1(mL)", max_size=30)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(action_text | st.text(max_size=20), min_size=1, max_size=8), st.sampled_from(sorted(STYLES)))
+def test_tokens_assembled_from_actions_equal_whitespace_tokens(texts, style):
+    """BLEU's tokens come from each distinct action's tokens: they must be exactly ``str.split()``'s, equal
+    tokens with equal ids and different tokens with different ids."""
+    parsed = ParsedStrings.parse(texts, STYLES[style])
+    ids_of = {}
+    for text, row in parsed.index.items():
+        start, length = parsed.tokens.starts[row], parsed.tokens.lengths[row]
+        ids = parsed.tokens.tokens[start : start + length].tolist()
+        assert len(ids) == len(text.split())
+        for token_id, token in zip(ids, text.split(), strict=True):
+            assert ids_of.setdefault(token, token_id) == token_id
+    assert len(set(ids_of.values())) == len(ids_of)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 5), max_size=7), min_size=2, max_size=8), st.data())
+def test_clipped_matches_do_not_depend_on_the_size_of_token_ids(sequences, data):
+    """Token ids far apart make n-gram ids overflow 63 bits, so they are renumbered on the way: the counts
+    must equal those of the same sequences with small ids."""
+    lengths = np.array([len(sequence) for sequence in sequences], np.int64)
+    flat = np.array([token for sequence in sequences for token in sequence], np.int64)
+    small = Sequences(flat, np.cumsum(lengths) - lengths, lengths)
+    large = Sequences(flat * (1 << 40) + 7, small.starts, lengths)
+    pairs = data.draw(st.lists(st.tuples(*[st.integers(0, len(sequences) - 1)] * 2), min_size=1, max_size=10))
+    predicted, expected = (np.array(side, np.int64) for side in zip(*pairs, strict=True))
+    assert (clipped_matches(small, predicted, expected, 4) == clipped_matches(large, predicted, expected, 4)).all()

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from chemactor.actions.model import ACTION_CLASSES, Action, Chemical, Slot, is_required, slots
 from chemactor.errors import InputError
@@ -61,6 +61,15 @@ def text_to_chemical(text: str) -> Chemical:
     return Chemical(text.replace(_NAME_PAREN_ESCAPED, _NAME_PAREN), quantity)
 
 
+class SplitTexts(NamedTuple):
+    """The action texts of many sequences one after another, how many each sequence has, and whether each
+    ended with the end mark."""
+
+    parts: list[str]
+    counts: list[int]
+    ended: list[bool]
+
+
 @dataclass(frozen=True)
 class ActionStringConverter:
     """Writes and reads action sequences with one separator and end mark."""
@@ -90,10 +99,31 @@ class ActionStringConverter:
 
     def split(self, text: str) -> list[str]:
         """The action texts of a sequence; surrounding whitespace and a missing end mark are tolerated."""
-        text = text.strip()
-        if self.end_mark and text.endswith(self.end_mark):
-            text = text[: -len(self.end_mark)]
-        return text.split(self.separator) if text else []
+        return self.split_many([text]).parts
+
+    def split_many(self, texts: Sequence[str]) -> SplitTexts:
+        """The action texts of many sequences at once (``split`` of one), without a list per text.
+
+        Each text is stripped and loses its end mark; what remains, if anything, is split at the separator.
+        The remains are joined by the separator and split once: metrics split tens of thousands of strings,
+        and one list instead of one per text spares the time and the garbage collector's work. That yields
+        each text's parts unless an occurrence of the separator could start inside one text and end in the
+        separator joining it to the next, which needs a separator that overlaps itself (``" ; "`` starts
+        with its last character) and a text ending with such a start (``"... ;"``); such texts are split one
+        by one.
+        """
+        end, separator = self.end_mark, self.separator
+        bodies = [text.strip() for text in texts]
+        ended = [bool(end) and body.endswith(end) for body in bodies]
+        if end:
+            bodies = [body[: -len(end)] if cut else body for body, cut in zip(bodies, ended, strict=True)]
+        counts = [body.count(separator) + 1 if body else 0 for body in bodies]
+        overlaps = tuple(separator[:size] for size in range(1, len(separator)) if separator[size:] == separator[:-size])
+        if overlaps and any(body.endswith(overlaps) for body in bodies):
+            parts = [part for body in bodies if body for part in body.split(separator)]
+        else:
+            parts = separator.join(filter(None, bodies)).split(separator) if any(counts) else []
+        return SplitTexts(parts, counts, ended)
 
     def parse_action(self, text: str, index: int = 0) -> Action:
         """Parse one action; ``index`` is its position in the sequence, reported in errors."""

@@ -9,9 +9,10 @@ operations a model gets wrong, which a string distance hides.
 (its ReactXT-style ``evaluate/utils.py`` and ``eval_ChemTrans_d2a.py``), in percent, for comparison with
 the figures published there; the metric card ``metrics/action_extraction/README.md`` lists how they differ.
 
-Speed: each distinct string is tokenized and parsed once, each distinct action once (model outputs repeat
-``CONCENTRATE`` and ``FILTER`` endlessly), one parse serves validity and action types, the Levenshtein
-distances come from rapidfuzz (C++), and n-gram matches and action-type counts are counted with numpy.
+Speed: all distinct strings are split into actions by one ``str.split``, each distinct action is parsed and
+tokenized once (model outputs repeat ``CONCENTRATE`` and ``FILTER`` endlessly) and a string's BLEU tokens are
+assembled from its actions' tokens, so one split serves validity, action types and BLEU; the Levenshtein
+distances come from rapidfuzz (C++), and n-gram matches and action-type counts are counted with numpy/scipy.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from itertools import chain
 
 import numpy as np
 from rapidfuzz.distance import Levenshtein
+from rapidfuzz.process import cpdist
 from rouge_score import rouge_scorer
 from sacrebleu.metrics.bleu import BLEU
 
@@ -35,7 +37,14 @@ from chemactor.actions import (
     ActionStringConverter,
     InvalidAction,
 )
-from chemactor.scoring.ngrams import PairStatistics, Sequences, mean_sentence_bleu, nltk_bleu, pair_statistics
+from chemactor.scoring.ngrams import (
+    PairStatistics,
+    Sequences,
+    mean_sentence_bleu,
+    nltk_bleu,
+    pair_statistics,
+    sequence_pair_statistics,
+)
 
 DEFAULT_THRESHOLDS: tuple[float, ...] = (0.9, 0.75, 0.5)
 BLEU_ORDER = 4
@@ -58,9 +67,13 @@ def check_pairs(predictions: Sequence[str], references: Sequence[str]) -> None:
 
 
 def levenshtein_similarities(predictions: Sequence[str], references: Sequence[str]) -> list[float]:
-    """``1 - distance / max(len)`` per pair (1.0 for two empty strings), as textdistance computes it."""
-    similarity = Levenshtein.normalized_similarity
-    return [similarity(reference, prediction) for prediction, reference in zip(predictions, references, strict=True)]
+    """``1 - distance / max(len)`` per pair (1.0 for two empty strings), as textdistance computes it; rapidfuzz
+    loops over the pairs in C++."""
+    return _similarities(predictions, references).tolist()
+
+
+def _similarities(predictions: Sequence[str], references: Sequence[str]) -> np.ndarray:
+    return cpdist(references, predictions, scorer=Levenshtein.normalized_similarity, dtype=np.float64)
 
 
 def _bleu_score(statistics: PairStatistics) -> float:
@@ -77,52 +90,102 @@ def corpus_bleus(predictions: Sequence[str], references: Sequence[str]) -> tuple
     The modified score pads every sentence shorter than 4 tokens with empty tokens first, so that a correct
     one-word prediction (``CONCENTRATE.``) is not scored zero. NLTK's ``corpus_bleu`` (which
     Paragraph2Actions calls) counts a sentence too short to hold an n-gram as one unmatched n-gram of that
-    order; the totals follow NLTK. Only pairs with a short side differ between the two scores, so only
-    those are counted again, padded. sacrebleu turns the statistics into a score.
+    order; the totals follow NLTK. sacrebleu turns the statistics into a score.
     """
-    original = pair_statistics(predictions, references, BLEU_ORDER)
-    short = np.flatnonzero((original.predicted_lengths < BLEU_ORDER) | (original.expected_lengths < BLEU_ORDER))
-    padded = pair_statistics(
-        [predictions[i] for i in short], [references[i] for i in short], BLEU_ORDER, pad_to=BLEU_ORDER
+    distinct = list(dict.fromkeys(chain(predictions, references)))
+    index = {text: i for i, text in enumerate(distinct)}
+    return _corpus_bleus(
+        Sequences.from_texts(distinct),
+        np.fromiter(map(index.__getitem__, predictions), np.int64, len(predictions)),
+        np.fromiter(map(index.__getitem__, references), np.int64, len(references)),
     )
+
+
+def _corpus_bleus(tokens: Sequences, predicted_at: np.ndarray, expected_at: np.ndarray) -> tuple[float, float]:
+    """:func:`corpus_bleus` of the token sequences ``predicted_at[i]`` against ``expected_at[i]``: only pairs
+    with a side shorter than 4 tokens differ between the two scores, so only those are counted again, padded."""
+    original = sequence_pair_statistics(tokens, predicted_at, expected_at, BLEU_ORDER)
+    short = np.flatnonzero((original.predicted_lengths < BLEU_ORDER) | (original.expected_lengths < BLEU_ORDER))
+    involved, at = np.unique(np.concatenate([predicted_at[short], expected_at[short]]), return_inverse=True)
+    padded_tokens = tokens.joined(involved, np.ones(len(involved), np.int64)).padded(BLEU_ORDER)
+    padded = sequence_pair_statistics(padded_tokens, at[: len(short)], at[len(short) :], BLEU_ORDER)
     return _bleu_score(original.replace(short, padded)), _bleu_score(original)
 
 
 @dataclass(frozen=True)
 class ParsedStrings:
-    """Validity and action types of every distinct string of a batch, each distinct action parsed once.
+    """Validity, action types and whitespace tokens of every distinct string of a batch, each distinct action
+    parsed and tokenized once.
 
     ``types`` holds, per distinct string, the type of each of its actions (ids into ``names``, sorted names,
     ``"UNKNOWN"`` where the keyword is not an action) as :func:`action_types` gives them; ``valid[i]``:
-    string ``i`` parses into actions none of which is ``INVALIDACTION``.
+    string ``i`` parses into actions none of which is ``INVALIDACTION``; ``tokens``: the ``str.split()``
+    tokens of each string, for BLEU.
     """
 
     index: dict[str, int]
     types: Sequences
     names: list[str]
     valid: np.ndarray
+    tokens: Sequences
 
     @classmethod
     def parse(cls, texts: Iterable[str], converter: ActionStringConverter) -> ParsedStrings:
         distinct = list(dict.fromkeys(texts))
-        split = list(map(converter.split, distinct))
-        parts = list(chain.from_iterable(split))
-        actions = {part: i for i, part in enumerate(dict.fromkeys(parts))}
+        split = converter.split_many(distinct)
+        actions = {part: i for i, part in enumerate(dict.fromkeys(split.parts))}
         parsed = [_parse_action(part, converter) for part in actions]
         names = sorted({name for name, _ in parsed})
         name_ids = {name: i for i, name in enumerate(names)}
         type_of = np.array([name_ids[name] for name, _ in parsed] or [0], np.int64)
         invalid = np.array([not ok for _, ok in parsed] or [False])
-        flat = np.fromiter(map(actions.__getitem__, parts), np.int64, len(parts))
-        lengths = np.fromiter(map(len, split), np.int64, len(split))
+        flat = np.fromiter(map(actions.__getitem__, split.parts), np.int64, len(split.parts))
+        lengths = np.array(split.counts, np.int64)
         owner = np.repeat(np.arange(len(distinct)), lengths)
         valid = np.bincount(owner[invalid[flat]], minlength=len(distinct)) == 0
         types = Sequences(type_of[flat], np.cumsum(lengths) - lengths, lengths)
-        return cls({text: i for i, text in enumerate(distinct)}, types, names, valid)
+        tokens = _whitespace_tokens(distinct, list(actions), flat, lengths, np.array(split.ended), converter)
+        return cls({text: i for i, text in enumerate(distinct)}, types, names, valid, tokens)
 
     def positions(self, texts: Sequence[str]) -> np.ndarray:
         """The row of each of ``texts`` (all of them among the parsed strings)."""
         return np.fromiter(map(self.index.__getitem__, texts), np.int64, len(texts))
+
+
+def _whitespace_tokens(
+    texts: list[str],
+    actions: list[str],
+    flat: np.ndarray,
+    counts: np.ndarray,
+    ended: np.ndarray,
+    converter: ActionStringConverter,
+) -> Sequences:
+    """The ``str.split()`` tokens of ``texts``, whose actions ``converter.split_many`` gave (``actions[flat]``,
+    ``counts[i]`` of them for text ``i``, which ended with the end mark where ``ended[i]``), from the tokens
+    of each distinct action once.
+
+    A stripped text is its actions joined by the separator, plus the end mark if it had one. When the
+    separator ends with whitespace, no token spans the place just after a separator, so the text's tokens are
+    those of its chunks "action + separator", ..., "last action + end mark (if any)" one after another.
+    Chunk ``3a`` is action ``a`` with the separator, ``3a + 1`` with the end mark, ``3a + 2`` bare. A text
+    with no action (empty, only whitespace or only an end mark) is its own chunk.
+    """
+    separator, end = converter.separator, converter.end_mark
+    if not separator[-1:].isspace():
+        return Sequences.from_texts(texts)
+    chunk = flat * 3
+    some = counts > 0
+    chunk[(np.cumsum(counts) - 1)[some]] += np.where(ended[some], 1, 2)
+    used = np.flatnonzero(np.bincount(chunk, minlength=3 * len(actions)))
+    suffixes = (separator, end, "")
+    chunk_texts = [actions[i // 3] + suffixes[i % 3] for i in used.tolist()]
+    empty = np.flatnonzero(~some)
+    chunk_texts += [texts[i] for i in empty.tolist()]
+    row = np.zeros(3 * len(actions), np.int64)
+    row[used] = np.arange(len(used))
+    # a text without actions contributes its own chunk, inserted where its (empty) run of chunks starts
+    parts = np.insert(row[chunk], (np.cumsum(counts) - counts)[empty], len(used) + np.arange(len(empty)))
+    return Sequences.from_texts(chunk_texts).joined(parts, np.maximum(counts, 1))
 
 
 def _parse_action(text: str, converter: ActionStringConverter) -> tuple[str, bool]:
@@ -237,10 +300,10 @@ def action_metrics(
     """
     check_pairs(predictions, references)
     count = len(predictions)
-    similarities = np.array(levenshtein_similarities(predictions, references))
-    modified_bleu, original_bleu = corpus_bleus(predictions, references)
+    similarities = _similarities(predictions, references)
     parsed = ParsedStrings.parse(chain(predictions, references), _style_converter(style))
     predicted_at, expected_at = parsed.positions(predictions), parsed.positions(references)
+    modified_bleu, original_bleu = _corpus_bleus(parsed.tokens, predicted_at, expected_at)
     valid = parsed.valid[predicted_at]
     if style == "placeholder":
         valid &= np.fromiter(map(_placeholder_valid, predictions, references), bool, count)
@@ -323,7 +386,7 @@ def paper_action_metrics(predictions: Sequence[str], references: Sequence[str]) 
     for name in ("rouge_1", "rouge_2", "rouge_l"):
         scores[name] *= 100 / count
     scores["validity"] = 100 * sum(map(paper_validity, stripped, expected)) / count
-    similarities = np.array(levenshtein_similarities(stripped, expected))
+    similarities = _similarities(stripped, expected)
     for threshold in PAPER_THRESHOLDS:
         scores[f"acc_{round(threshold * 100)}"] = 100 * int(np.count_nonzero(similarities >= threshold)) / count
 

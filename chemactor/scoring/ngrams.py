@@ -38,9 +38,11 @@ class Sequences:
     lengths: np.ndarray
 
     @classmethod
-    def from_token_lists(cls, token_lists: Sequence[Sequence[str]]) -> Sequences:
-        ids, _ = _token_ids(list(chain.from_iterable(token_lists)))
-        return cls._from_ids(ids, np.fromiter(map(len, token_lists), np.int64, len(token_lists)))
+    def from_token_lists(cls, token_lists: Sequence[Sequence[str]], pad_to: int = 0) -> Sequences:
+        """The sequences of ``token_lists``, each shorter than ``pad_to`` padded with empty tokens."""
+        ids, index = _token_ids(list(chain.from_iterable(token_lists)))
+        sequences = cls._from_ids(ids, np.fromiter(map(len, token_lists), np.int64, len(token_lists)))
+        return sequences.padded(pad_to, index.get("")) if pad_to else sequences
 
     @classmethod
     def from_texts(cls, texts: Sequence[str]) -> Sequences:
@@ -59,58 +61,84 @@ class Sequences:
         np.cumsum(lengths[:-1], out=starts[1:])
         return cls(ids, starts, lengths)
 
-    def ngram_ids(self, max_order: int) -> list[np.ndarray]:
-        """Per order 1..``max_order``: the id of the n-gram starting at each flat position (-1 where the
-        sequence ends too soon), and one more than the largest id. Equal n-grams get equal ids across all
-        sequences: the token ids read as digits in base ``vocabulary size``, renumbered densely (one sort)
-        only when that number would not fit in 62 bits."""
-        base = int(self.tokens.max(initial=0)) + 1
-        ids, widths = [self.tokens], [base]
-        remaining = np.repeat(self.starts + self.lengths, self.lengths) - np.arange(len(self.tokens))
-        for order in range(2, max_order + 1):
-            positions = np.flatnonzero(remaining >= order)
-            keys = ids[-1][positions] * base + self.tokens[positions + order - 1]
-            width = widths[-1] * base
-            if width >= 1 << 62:
-                unique, keys = np.unique(keys, return_inverse=True)
+    def joined(self, parts: np.ndarray, counts: np.ndarray) -> Sequences:
+        """Sequence ``i`` of the result is sequences ``parts[k]`` one after another, for the ``counts[i]``
+        values of ``k`` that follow those of sequence ``i - 1``."""
+        at, _ = self.positions(parts)
+        owner = np.repeat(np.arange(len(counts)), counts)
+        lengths = np.bincount(owner, weights=self.lengths[parts], minlength=len(counts)).astype(np.int64)
+        return Sequences._from_ids(self.tokens[at], lengths)
+
+    def padded(self, to: int, token: int | None = None) -> Sequences:
+        """Each sequence shorter than ``to`` tokens filled up with ``token`` (by default one that no sequence
+        holds), as Paragraph2Actions pads short sentences with empty tokens before counting BLEU."""
+        if token is None:
+            token = int(self.tokens.max(initial=-1)) + 1
+        lengths = np.maximum(self.lengths, to)
+        padded = Sequences._from_ids(np.full(int(lengths.sum()), token, np.int64), lengths)
+        at, owner = self.positions(np.arange(len(self.lengths)))
+        padded.tokens[at - self.starts[owner] + padded.starts[owner]] = self.tokens[at]
+        return padded
+
+    def ngram_ids(self, max_order: int) -> tuple[np.ndarray, int]:
+        """A ``(max_order, tokens)`` array whose row ``n - 1`` holds the id of the n-gram starting at each flat
+        position, and one more than the largest id. Equal n-grams get equal ids across all sequences: the
+        token ids read as digits in base ``vocabulary size``, renumbered densely (one sort) only when the next
+        order would not fit in 63 bits. Near the end of a sequence a position's n-gram runs into the next
+        sequence (or the array's end): callers read only the positions where a whole n-gram starts."""
+        count = len(self.tokens)
+        ids = np.zeros((max_order, count), np.int64)
+        ids[0] = self.tokens
+        base = width = int(self.tokens.max(initial=0)) + 1
+        for order in range(1, max_order):
+            if width * base >= 1 << 63:
+                unique, ids[order - 1] = np.unique(ids[order - 1], return_inverse=True)
                 width = len(unique)
-            current = np.full(len(self.tokens), -1, np.int64)
-            current[positions] = keys
-            ids.append(current)
-            widths.append(width)
-        return list(zip(ids, widths, strict=True))
+            stop = max(count - order, 0)
+            ids[order, :stop] = ids[order - 1, :stop] * base + self.tokens[order:]
+            width *= base
+        return ids, width
 
     def positions(self, which: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The flat positions of the tokens of sequences ``which`` (in that order) and, for each, the index
         into ``which`` it belongs to."""
         lengths = self.lengths[which]
-        owner = np.repeat(np.arange(len(which)), lengths)
-        offsets = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-        return np.repeat(self.starts[which], lengths) + offsets, owner
+        return _ranges(self.starts[which], lengths), np.repeat(np.arange(len(which)), lengths)
+
+
+def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """``starts[0], starts[0] + 1, ..., starts[0] + lengths[0] - 1, starts[1], ...`` in one array."""
+    total = int(lengths.sum())
+    return np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(total)
 
 
 def clipped_matches(sequences: Sequences, predicted: np.ndarray, expected: np.ndarray, max_order: int) -> np.ndarray:
     """``(len(predicted), max_order)`` clipped n-gram matches of sequence ``predicted[i]`` against sequence
     ``expected[i]``, order 1 in column 0.
 
-    Each side becomes a sparse (pair x n-gram) count matrix; scipy sums the duplicates of each row and takes
-    the element-wise minimum of the two in C++, row by row, so nothing is sorted beyond a row's few n-grams.
+    Each side becomes one sparse count matrix whose row ``(order - 1) * pairs + i`` holds the n-grams of that
+    order of pair ``i``'s sequence, built row by row (no conversion from coordinates); scipy sorts and sums
+    each row's few entries and takes the element-wise minimum of the two sides in C++.
     """
     matches = np.zeros((len(predicted), max_order), np.int64)
     # a prediction equal to its reference matches all its n-grams: only the others are counted
     same = predicted == expected
     matches[same] = np.maximum(0, sequences.lengths[predicted[same], None] - np.arange(max_order))
     differ = np.flatnonzero(~same)
-    pairs = len(differ)
-    sides = [sequences.positions(predicted[differ]), sequences.positions(expected[differ])]
-    for order, (grams, width) in enumerate(sequences.ngram_ids(max_order)):
-        counts = []
-        for at, owner in sides:
-            gram = grams[at]
-            present = gram >= 0
-            ones = np.ones(int(np.count_nonzero(present)), np.int64)
-            counts.append(sparse.csr_array((ones, (owner[present], gram[present])), shape=(pairs, width)))
-        matches[differ, order] = counts[0].minimum(counts[1]).sum(axis=1)
+    grams, width = sequences.ngram_ids(max_order)
+    flat, shape = grams.ravel(), (max_order * len(differ), width)
+    orders = np.arange(max_order)[:, None]
+    sides = []
+    for which in (predicted[differ], expected[differ]):
+        # the n-grams of order o start at the first len - o + 1 positions; order o's ids lie at o * tokens
+        counts = np.maximum(sequences.lengths[which][None, :] - orders, 0).ravel()
+        starts = (sequences.starts[which][None, :] + orders * len(sequences.tokens)).ravel()
+        indptr = np.zeros(len(counts) + 1, np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        side = sparse.csr_array((np.ones(int(indptr[-1]), np.int32), flat[_ranges(starts, counts)], indptr), shape)
+        side.sum_duplicates()
+        sides.append(side)
+    matches[differ] = sides[0].minimum(sides[1]).sum(axis=1).reshape(max_order, len(differ)).T
     return matches
 
 
@@ -146,14 +174,19 @@ def pair_statistics(
     if tokenize is str.split and not pad_to:
         sequences = Sequences.from_texts(distinct)
     else:
-        token_lists = [tokenize(text) for text in distinct]
-        if pad_to:
-            token_lists = [tokens + [""] * (pad_to - len(tokens)) for tokens in token_lists]
-        sequences = Sequences.from_token_lists(token_lists)
-    pair_keys = np.fromiter(map(index.__getitem__, predictions), np.int64, len(predictions)) * len(distinct)
-    pair_keys += np.fromiter(map(index.__getitem__, references), np.int64, len(references))
-    unique_pairs, inverse = np.unique(pair_keys, return_inverse=True)
-    predicted, expected = np.divmod(unique_pairs, len(distinct))
+        sequences = Sequences.from_token_lists([tokenize(text) for text in distinct], pad_to)
+    predicted = np.fromiter(map(index.__getitem__, predictions), np.int64, len(predictions))
+    expected = np.fromiter(map(index.__getitem__, references), np.int64, len(references))
+    return sequence_pair_statistics(sequences, predicted, expected, max_order)
+
+
+def sequence_pair_statistics(
+    sequences: Sequences, predicted: np.ndarray, expected: np.ndarray, max_order: int
+) -> PairStatistics:
+    """The n-gram statistics of the pairs (sequence ``predicted[i]``, sequence ``expected[i]``), each distinct
+    pair counted once."""
+    unique_pairs, inverse = np.unique(predicted * len(sequences.lengths) + expected, return_inverse=True)
+    predicted, expected = np.divmod(unique_pairs, len(sequences.lengths))
     matches = clipped_matches(sequences, predicted, expected, max_order)[inverse]
     predicted_lengths = sequences.lengths[predicted][inverse]
     orders = np.arange(max_order)
