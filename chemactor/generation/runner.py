@@ -346,6 +346,11 @@ class GenerationRunner:
             task: load_prompt(prompt_name(task, self.settings.prompt_version), self.settings.prompts_dir)
             for task in tasks
         }
+        # What each row records about its prompt (the same for every row of a run): the template's task,
+        # version and hash, plus a hash of the values every prompt fills in the same way
+        # (:meth:`~chemactor.prompts.PromptTemplate.provenance`): adding an action to the grammar changes the
+        # D2A prompt's action list without touching its template, and must not pass a resume's identity check.
+        self.provenance = {task: prompt.provenance(self.fixed_values) for task, prompt in self.prompts.items()}
         self.examples = {
             "r2d": [
                 {**row, "roles": component_roles(row) or {}}
@@ -376,8 +381,7 @@ class GenerationRunner:
         for transient in ("max_in_flight", "fsync_interval"):
             settings.pop(transient)
         generator = {key: value for key, value in self.backend.describe().items() if key != "endpoints"}
-        prompts = {task: self._provenance(task) for task in self.prompts}
-        return {"settings": settings, "generator": generator, "prompts": prompts}
+        return {"settings": settings, "generator": generator, "prompts": self.provenance}
 
     def run(
         self,
@@ -594,12 +598,6 @@ class GenerationRunner:
             meta=meta,
         )
 
-    def _provenance(self, task: str) -> dict[str, str]:
-        """The template's task, version and hash, plus a hash of the values every prompt fills in the same way
-        (:meth:`~chemactor.prompts.PromptTemplate.provenance`): adding an action to the grammar changes the D2A
-        prompt's action list without touching its template, and must not pass a resume's identity check."""
-        return self.prompts[task].provenance(self.fixed_values)
-
     def _render(self, task: str, **values: Any) -> str:
         """The ``task`` prompt for one row; a template that fails on this row's values fails this row only."""
         try:
@@ -618,7 +616,7 @@ class GenerationRunner:
     ) -> str:
         extra = {"constraint": constraint} if constraint is not None else {}
         generation = await self.backend.agenerate(prompt, **params, **extra)
-        meta["prompts"][task] = self._provenance(task)
+        meta["prompts"][task] = self.provenance[task]
         meta["usage"][task] = generation.usage
         meta["endpoints"][task] = generation.endpoint
         answer = clean_completion(generation.text, task)
