@@ -36,3 +36,18 @@ def write_section(name: str, markdown: str, path: Path = RESULTS) -> None:
     else:
         text = f"{text.rstrip()}\n\n{block}"
     path.write_text(text, encoding="utf-8")
+
+
+def merged_rows(name: str, rows: dict[str, str], path: Path = RESULTS) -> list[str]:
+    """``rows`` (table lines keyed by their first cell) with the rows of other keys already in the table of
+    section ``name``, sorted by that first cell read as a number: a long configuration can run on its own
+    and join the table of a shorter run."""
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    section = text.partition(f"<!-- BEGIN {name} -->")[2].partition(f"<!-- END {name} -->")[0]
+    kept = {_first_cell(line): line for line in section.splitlines() if line.startswith("| ") and line[2:3].isdigit()}
+    kept.update(rows)
+    return [kept[key] for key in sorted(kept, key=lambda key: float(key.replace(",", "")))]
+
+
+def _first_cell(line: str) -> str:
+    return line.strip().strip("|").split("|")[0].strip()

@@ -10,6 +10,7 @@ times what a rerun does before its first request: open the store, load the finis
 also without the index (rebuilt from the rows, as for a folder written before indexes existed).
 
     python -m benchmarks.bench_generation_scale [--sizes 10000 100000 1000000] [--latency 0.2] [--seconds 300]
+        [--append]   (keep the rows of other sizes already in RESULTS.md: an uncapped 1M run can go on its own)
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks._results import machine_line, write_section
+from benchmarks._results import machine_line, merged_rows, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 CONCURRENCY = 64
@@ -110,6 +111,7 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.2, help="server-side seconds per request")
     parser.add_argument("--seconds", type=float, default=300, help="wall-time cap per size")
     parser.add_argument("--resume-rows", type=int, default=1_000_000)
+    parser.add_argument("--append", action="store_true", help="keep the rows of other sizes in RESULTS.md")
     parser.add_argument("--child", nargs=3, metavar=("URL", "SIZE", "OUTPUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -143,27 +145,34 @@ def main() -> None:
         server.wait()
         shutil.rmtree(work, ignore_errors=True)
 
-    base = results[0]["peak_rss_mb"]
-    table = [
-        "| inputs | items done | seconds | items/s | ideal items/s | % of ideal | client CPU ms/item | peak RSS MiB "
-        "| RSS vs first | load |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
+    rows = {}
     for result, load in zip(results, loads, strict=True):
-        rate, ideal, rss = result["items"] / result["seconds"], result["ideal"], result["peak_rss_mb"]
-        cells = [f"{result['size']:,}", f"{result['items']:,}", f"{result['seconds']:.1f}", f"{rate:.1f}"]
-        cells += [f"{ideal:.1f}", f"{rate / ideal:.0%}", f"{result['cpu_ms_per_item']:.2f}", f"{rss:.0f}"]
-        cells += [f"{rss / base:.2f}x", f"{load:.1f}"]
-        table.append(f"| {' | '.join(cells)} |")
+        rate, ideal = result["items"] / result["seconds"], result["ideal"]
+        cells = [f"{result['size']:,}", f"{result['items']:,}", f"{args.seconds:g}", f"{result['seconds']:.1f}"]
+        cells += [f"{rate:.1f}", f"{ideal:.1f}", f"{rate / ideal:.0%}", f"{result['cpu_ms_per_item']:.2f}"]
+        cells += [f"{result['peak_rss_mb']:.0f}", f"{load:.1f}"]
+        rows[cells[0]] = f"| {' | '.join(cells)} |"
+    lines = merged_rows("generation-scale", rows) if args.append else list(rows.values())
+    rss = [float(line.split("|")[9]) for line in lines]  # the peak RSS cell of each size, smallest size first
+    table = [
+        "| inputs | items done | cap (s) | seconds | items/s | ideal items/s | % of ideal | client CPU ms/item "
+        "| peak RSS MiB | load |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        *lines,
+        "",
+        f"Peak RSS of the largest size: {rss[-1] / rss[0]:.2f}x that of the smallest.",
+    ]
     markdown = "\n".join(
         [
             "## Generation at scale: memory, items/s and resume start-up (bench_generation_scale.py)",
             "",
             f"`python -m benchmarks.bench_generation_scale --sizes {' '.join(map(str, args.sizes))} --latency "
-            f"{args.latency} --seconds {args.seconds:g} --resume-rows {args.resume_rows}`: the runner (`steps: r2d`, "
+            f"{args.latency} --seconds {args.seconds:g} --resume-rows {args.resume_rows}{' --append' * args.append}`: "
+            "the runner (`steps: r2d`, "
             f"no shots, {CONCURRENCY} items in flight) over generated inputs against the TGI-protocol test server "
-            f"answering after {args.latency * 1000:.0f} ms; each size in a fresh process, capped at "
-            f"{args.seconds:g} s (a capped size stops taking inputs: 'items done' says how far it got).",
+            f"answering after {args.latency * 1000:.0f} ms; each size in a fresh process, capped at 'cap' seconds (a "
+            "capped size stops taking inputs: 'items done' says how far it got)"
+            + (", rows of several runs (`--append`), each with the load average at its end." if args.append else "."),
             "",
             *table,
             "",
