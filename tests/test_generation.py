@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -32,7 +33,7 @@ from chemactor.generation import (
 )
 from chemactor.generation import runner as runner_module
 from chemactor.generation.augment import UNIT_KINDS, numeric_values
-from chemactor.generation.runner import OutputStore, clean_completion, run_from_config
+from chemactor.generation.runner import IdSet, OutputStore, clean_completion, id_key, run_from_config
 from chemactor.prompts import load_prompt
 
 EXAMPLES = example_records()
@@ -354,3 +355,18 @@ def test_sigkill_at_random_points_then_resume_gives_exactly_the_expected_rows(tg
     assert len(load_generated(output)) == len(expected)
     manifest = json.loads((output / "manifest.json").read_text())
     assert [run["status"] for run in manifest["runs"]] == ["running"] * 3 + ["complete"]  # killed runs say so
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(max_size=6), max_size=60), st.lists(st.text(max_size=6), max_size=20), st.integers(1, 8))
+def test_id_set_holds_what_was_added_across_merges(loaded, added, merge_at):
+    """Ids loaded as keys, then added one by one with merges into the sorted array every ``merge_at``
+    additions: membership and size are those of a Python set of the ids."""
+    ids = IdSet(np.array([id_key(row_id) for row_id in loaded], dtype=np.int64))
+    ids.MERGE_AT = merge_at
+    for row_id in added:
+        ids.add(row_id)
+    expected = set(loaded) | set(added)
+    assert len(ids) == len(expected)
+    assert all(row_id in ids for row_id in expected)
+    assert not any(f"{row_id}\x00absent" in ids for row_id in expected)

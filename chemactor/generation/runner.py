@@ -32,8 +32,9 @@ An endpoint that cannot be reached at all raises :class:`~chemactor.errors.Endpo
 and stops the run; its connection failures are not recorded, so the next run asks again.
 
 Inputs stream: the runner takes the next input only when one of its ``max_in_flight`` items finishes, and
-the finished ids are held as 64-bit keys (:class:`FinishedIds`), so memory does not grow with a million
-inputs and a resume does not parse a million rows. ``shard=(i, n)`` (``--shard i/n``) keeps the inputs whose
+the finished ids and the input ids met so far are held as 64-bit keys in sorted arrays (:class:`IdSet`, 8
+bytes an id), so a million inputs add 8 MB, not the ~60 MB of a Python set, and a resume does not parse a
+million rows. ``shard=(i, n)`` (``--shard i/n``) keeps the inputs whose
 id falls in shard ``i`` of ``n``; n processes or machines given one input list write ``shard-i-of-n/``
 folders side by side, which read back (``read_records`` / ``load_generated`` on the parent) as one dataset.
 """
@@ -181,20 +182,25 @@ def shard_of(input_id: str, shards: int) -> int:
     return int.from_bytes(hashlib.blake2b(input_id.encode("utf-8"), digest_size=8).digest(), "little") % shards
 
 
-class FinishedIds:
-    """The ids of the rows on disk as a sorted array of 64-bit keys: 8 MB for a million rows, loaded in a blink.
+class IdSet:
+    """Ids held as 64-bit keys (:func:`id_key`) in a sorted array, plus those added since the last merge into
+    it: 8 bytes an id, so a million ids cost 8 MB where a Python set of their keys costs ~60 MB. It holds the
+    ids of the rows on disk (:meth:`load`) and the input ids a run has met (two inputs with one id are an error).
 
-    Each shard file ``shards/part-N.jsonl`` has an index ``index/part-N.keys``: the 8-byte key (:func:`id_key`)
-    of each of its rows, appended right after the row. A shard with more lines than its index has keys (a kill
-    between the two writes, or a folder written before indexes existed) has its index rebuilt from the rows,
-    so the index never misses a row.
+    Each shard file ``shards/part-N.jsonl`` has an index ``index/part-N.keys``: the 8-byte key of each of its
+    rows, appended right after the row. A shard with more lines than its index has keys (a kill between the two
+    writes, or a folder written before indexes existed) has its index rebuilt from the rows, so the index never
+    misses a row.
     """
 
-    def __init__(self, keys: np.ndarray) -> None:
-        self.keys = np.unique(keys)
+    MERGE_AT = 1 << 16  # recent keys merged into the array at this count: a sort per 65,536 additions
+
+    def __init__(self, keys: np.ndarray | None = None) -> None:
+        self.keys = np.unique(keys) if keys is not None else np.empty(0, dtype=np.int64)
+        self._recent: set[int] = set()
 
     @classmethod
-    def load(cls, directory: Path) -> FinishedIds:
+    def load(cls, directory: Path) -> IdSet:
         parts = []
         for shard in sorted(directory.glob("shards/part-*.jsonl")):
             index = directory / "index" / f"{shard.stem}.keys"
@@ -205,15 +211,27 @@ class FinishedIds:
                 index.parent.mkdir(parents=True, exist_ok=True)
                 keys.tofile(index)
             parts.append(keys)
-        return cls(np.concatenate(parts) if parts else np.empty(0, dtype=np.int64))
+        return cls(np.concatenate(parts) if parts else None)
 
     def __len__(self) -> int:
-        return len(self.keys)
+        return len(self.keys) + len(self._recent)
 
     def __contains__(self, row_id: object) -> bool:
-        key = id_key(str(row_id))
+        return self._has(id_key(str(row_id)))
+
+    def add(self, row_id: str) -> None:
+        key = id_key(row_id)
+        if self._has(key):
+            return
+        self._recent.add(key)
+        if len(self._recent) >= self.MERGE_AT:
+            recent = np.fromiter(self._recent, dtype=np.int64, count=len(self._recent))
+            self.keys = np.union1d(self.keys, recent)
+            self._recent.clear()
+
+    def _has(self, key: int) -> bool:
         position = int(np.searchsorted(self.keys, key))
-        return position < len(self.keys) and int(self.keys[position]) == key
+        return key in self._recent or (position < len(self.keys) and int(self.keys[position]) == key)
 
 
 def _count_lines(path: Path) -> int:
@@ -240,11 +258,11 @@ class OutputStore:
         self._index_path = self.directory / "index" / f"part-{part:05d}.keys"
         self._index: int | None = None
 
-    def finished_ids(self) -> FinishedIds:
-        return FinishedIds.load(self.directory)
+    def finished_ids(self) -> IdSet:
+        return IdSet.load(self.directory)
 
     def append_row(self, row: Mapping[str, Any]) -> None:
-        """The row, then its id in the index (a kill in between is repaired by :meth:`FinishedIds.load`)."""
+        """The row, then its id in the index (a kill in between is repaired by :meth:`IdSet.load`)."""
         self.rows.append(row)
         if self._index is None:
             self._index_path.parent.mkdir(parents=True, exist_ok=True)
@@ -455,14 +473,13 @@ class GenerationRunner:
         return summary
 
     def _items(self, inputs: Iterable[Mapping[str, Any]], shard: tuple[int, int] | None) -> Iterator[_Item]:
-        seen: set[int] = set()  # 64-bit keys, not the ids: a million inputs cost tens of MB, not hundreds
+        seen = IdSet()
         for record in inputs:
             if shard is not None and shard_of(record["id"], shard[1]) != shard[0]:
                 continue
-            key = id_key(record["id"])
-            if key in seen:
+            if record["id"] in seen:
                 raise RecordError(f"input id {record['id']!r} occurs twice; ids must be unique across the inputs")
-            seen.add(key)
+            seen.add(record["id"])
             for k in range(self.settings.samples):
                 yield _Item(f"{record['id']}/{k}", record, k)
 
