@@ -15,7 +15,7 @@ from chemactor.data import write_records
 from chemactor.errors import ConfigError
 from chemactor.examples import example_records
 from chemactor.generation import AugmentBackend, GenerationRunner, RunSettings
-from chemactor.generation.runner import FinishedIds, GenerationConfig, shard_of
+from chemactor.generation.runner import GenerationConfig, IdSet, shard_of
 
 REPO = Path(__file__).resolve().parents[1]
 PAIRS = [row for row in example_records() if not row["reaction_smiles"]]
@@ -64,9 +64,9 @@ def test_the_index_is_rebuilt_when_it_misses_rows(tmp_path: Path) -> None:
     summary = runner.run(PAIRS[:10], tmp_path, progress=False)
     assert summary.done == 30
     index = next((tmp_path / "index").glob("*.keys"))
-    assert index.stat().st_size == 30 * 8 and len(FinishedIds.load(tmp_path)) == 30
+    assert index.stat().st_size == 30 * 8 and len(IdSet.load(tmp_path)) == 30
     index.write_bytes(index.read_bytes()[: 25 * 8])  # the last five keys never made it
-    finished = FinishedIds.load(tmp_path)
+    finished = IdSet.load(tmp_path)
     assert len(finished) == 30 and all(f"{row['id']}/2" in finished for row in PAIRS[:10])
     assert "nothing/0" not in finished
     index.unlink()
