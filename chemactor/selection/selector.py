@@ -41,6 +41,8 @@ hashes, two flags and a float per row (plus sort indices) for deduplication and 
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import json
 import re
@@ -56,7 +58,7 @@ from tqdm.auto import tqdm
 from chemactor.errors import InputError
 from chemactor.selection.divergence import DIVERGENCES, bag_counts, sample_divergences, set_divergences, smoothed
 from chemactor.selection.features import VIEW_CLASSES, Bags, Batch, View, default_views, word_ngram_hashes
-from chemactor.selection.text import canonical_text, content_signature, mask_content, numbers_key
+from chemactor.selection.text import canonical_text, content_signature, mask_content
 
 __all__ = ["DEFAULT_WEIGHTS", "FLAG_COLUMNS", "DivergenceSelector", "SelectionInputError"]
 
@@ -78,6 +80,7 @@ FLAG_COLUMNS: tuple[str, ...] = ("crosscheck_failed", "seed_copy", "contaminated
 CONFIG_NAME, ARRAYS_NAME = "selector_config.json", "selector_arrays.npz"
 FORMAT_VERSION = 1
 _DEDUP_ACTIONS = re.compile(r"[\W_]+")
+_ASCII_NOT_ALNUM = bytes(byte for byte in range(128) if not chr(byte).isalnum())
 CONTAMINATION_NGRAM = 10  # words: a shared run this long is copied text, not a shared phrase
 
 
@@ -103,15 +106,46 @@ def _check_columns(dataset: datasets.Dataset, what: str, columns: Sequence[str] 
         )
 
 
-def _dedup_key(text: str) -> int:
-    """A 64-bit key of a text (stable across processes, unlike ``hash``)."""
-    digest = hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest()
+def _dedup_key(text: str | bytes) -> int:
+    """A 64-bit key of a text or of its UTF-8 bytes (stable across processes, unlike ``hash``)."""
+    digest = hashlib.blake2b(text.encode("utf-8") if isinstance(text, str) else text, digest_size=8).digest()
     return int.from_bytes(digest, "little", signed=True)
+
+
+def _letters_and_digits(text: str) -> bytes:
+    """The UTF-8 bytes of ``text`` lowercased without the characters that are not letters or digits.
+
+    ``_DEDUP_ACTIONS.sub("", text.lower())``; an ASCII text (most action strings) drops them with
+    ``bytes.translate`` in a fraction of the time, and the same bytes result.
+    """
+    lowered = text.lower()
+    if lowered.isascii():
+        return lowered.encode("ascii").translate(None, _ASCII_NOT_ALNUM)
+    return _DEDUP_ACTIONS.sub("", lowered).encode("utf-8")
+
+
+@contextlib.contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a batch is scored, if it runs.
+
+    Reading a batch builds some hundred lists, tuples and sets per row, which all live until the batch is
+    scored and none of which is in a reference cycle: the collector would traverse them again and again for
+    nothing (a tenth of the scoring time). Reference counting frees them as usual; the collector resumes after.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _crosscheck_failures(meta: Any) -> int:
     """How many of generation's cross-checks a row failed (``meta.crosscheck.checks``); 0 without a verdict."""
     if isinstance(meta, str):
+        if "crosscheck" not in meta and "\\" not in meta:
+            return 0  # no verdict, and no escape that could spell its key: not worth parsing the JSON
         try:
             meta = json.loads(meta) if meta.strip() else {}
         except json.JSONDecodeError:
@@ -146,12 +180,12 @@ class _CopyIndex:
         found = np.zeros(len(batch), dtype=bool)
         if not self.forms:
             return found
-        for row, (description, names, text_words) in enumerate(
-            zip(batch.descriptions, batch.compound_names, batch.description_words, strict=True)
+        for row, (description, names, numbers) in enumerate(
+            zip(batch.descriptions, batch.compound_names, batch.description_numbers, strict=True)
         ):
-            if not description.strip() or numbers_key(text_words) not in self._numbers:
+            if not description.strip() or numbers not in self._numbers:
                 continue  # most rows: no reference row has the same numbers, so none has the same content
-            choices = self.forms.get(content_signature(description, names))
+            choices = self.forms.get(content_signature(description, names, numbers))
             if choices:  # the form only matters, and is only computed, where the content is the same
                 form = canonical_text(mask_content(description, names))
                 found[row] = process.extractOne(form, choices, scorer=fuzz.ratio, score_cutoff=threshold) is not None
@@ -355,6 +389,10 @@ class DivergenceSelector:
         return result
 
     def _map_batch(self, batch: dict[str, list], indices: list[int]) -> dict[str, list]:
+        with _cyclic_gc_paused():
+            return self._scores_and_flags(batch, indices)
+
+    def _scores_and_flags(self, batch: dict[str, list], indices: list[int]) -> dict[str, list]:
         rows = Batch(batch["description"], batch["actions"], self.style)
         scores = self._score(rows, batch.get("meta"))
         scores["seed_copy"] = self.seed_copies.matches(rows, self.copy_threshold)
@@ -371,7 +409,7 @@ class DivergenceSelector:
         # keys of the canonical description (trivial rewording ignored), alone and with the actions
         canonical = rows.canonical_descriptions
         scores["_pair_key"] = [
-            _dedup_key(f"{d}\x00{_DEDUP_ACTIONS.sub('', a.lower())}")
+            _dedup_key(b"%s\x00%s" % (d.encode("utf-8"), _letters_and_digits(a)))
             for d, a in zip(canonical, rows.actions, strict=True)
         ]
         # rows without a description share no text: give each its own key (its row index)

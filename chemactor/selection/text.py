@@ -22,6 +22,8 @@ __all__ = [
     "content_signature",
     "content_stems",
     "mask_content",
+    "mask_digits",
+    "mask_names",
     "numbers_key",
     "stem",
     "words",
@@ -114,33 +116,54 @@ def _names_by_length(names: Iterable[str]) -> list[str]:
     return sorted({name for name in names if len(name) >= 3}, key=len, reverse=True)
 
 
-def mask_content(text: str, names: Iterable[str]) -> str:
-    """``text`` with every occurrence of the given compound names replaced by :data:`MASK` and every digit by 0.
+def mask_names(text: str, names: Iterable[str]) -> str:
+    """``text`` with every occurrence of the given compound names replaced by :data:`MASK`.
 
     Longer names go first, so "ethyl acetate" is masked whole before "acetate" could be.
     """
     for name in _names_by_length(names):
         if name in text:
             text = text.replace(name, MASK)
+    return text
+
+
+def mask_digits(text: str) -> str:
+    """``text`` with every decimal digit (any script's) written 0."""
     return _DIGIT.sub("0", text)
 
 
-def content_signature(text: str, names: Iterable[str]) -> str:
-    """The numbers of ``text`` and the given compound names it mentions, in order of appearance."""
+def mask_content(text: str, names: Iterable[str]) -> str:
+    """``text`` with every occurrence of the given compound names replaced by :data:`MASK` and every digit by 0."""
+    return mask_digits(mask_names(text, names))
+
+
+def content_signature(text: str, names: Iterable[str], numbers: str | None = None) -> str:
+    """The numbers of ``text`` and the given compound names it mentions, in order of appearance.
+
+    ``numbers``: :func:`numbers_key` of the words of ``text``, where the caller has it already.
+    """
     lowered = text.lower()
     found = sorted(
         (lowered.find(name.lower()), name.lower()) for name in _names_by_length(names) if name.lower() in lowered
     )
-    return "|".join(name for _, name in found) + "#" + numbers_key(words(text))
+    return "|".join(name for _, name in found) + "#" + (numbers_key(words(text)) if numbers is None else numbers)
 
 
 def numbers_key(text_words: list[str]) -> str:
     """The numbers among the words of a text, in order: the cheap part of :func:`content_signature`."""
-    return "|".join(word for word in text_words if word.isdigit())
+    return "|".join(filter(str.isdigit, text_words))
 
 
 _BRACKETED = re.compile(r"\([^()\[\]]*\)|\[[^()\[\]]*\]")
-_CLAUSE_BREAK = re.compile(r"(?:[,;:]|\.(?=\s))\s*(?:(?:and|then|followed by)\s+)?|\s(?:and|then|followed by)\s")
+# A break is a comma, semicolon or colon, a period before a space, or a space, and the connective that may follow:
+# (?:[,;:]|\.(?=\s))\s*(?:(?:and|then|followed by)\s+)?|\s(?:and|then|followed by)\s
+# written to start with a character class (the first character tells the alternatives apart), which lets the
+# regular expression engine skip to the candidates instead of trying every position.
+_CLAUSE_BREAK = re.compile(
+    r"[,;:.\s](?:(?<=[,;:])\s*(?:(?:and|then|followed by)\s+)?"
+    r"|(?<=\.)(?=\s)\s*(?:(?:and|then|followed by)\s+)?"
+    r"|(?<=\s)(?:and|then|followed by)\s)"
+)
 
 
 def clauses(text: str) -> list[tuple[int, int]]:
