@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from chemactor.actions import ACTION_NAMES, SOLUTION, ActionParseError, iter_chemicals, parse_actions
 from chemactor.actions.converter import converter
 from chemactor.selection.divergence import _distinct_occurrences
-from chemactor.selection.features import _AMOUNT, Bags, Batch, _normalize, batch_bytes
+from chemactor.selection.features import _AMOUNT, AgreementView, Bags, Batch, _normalize, _tokens, batch_bytes
 from chemactor.selection.selector import _letters_and_digits
-from chemactor.selection.text import clauses, mask_digits
+from chemactor.selection.text import STOPWORDS, clauses, content_stems, mask_digits, stem
 
 # the plain formulations
 PLAIN_NORMALIZE = re.compile(r"[\s\u200c]+")
@@ -138,3 +138,18 @@ def test_actions_read_one_by_one_equal_the_parsed_sequence(seeds, reference):
     plain = plain_action_reading(actions)
     assert batch.parses == plain["parses"] and batch.steps == plain["steps"]
     assert batch.action_types == plain["types"] and batch.compound_names == plain["names"]
+
+
+@settings(max_examples=200)
+@given(st.lists(st.sampled_from(["the", "was", "added", "stirred", "organic", "layers", "layer", "aqueous", "1"])))
+def test_memoized_stems_are_the_stems_of_the_content_words(text_words):
+    assert content_stems(text_words) == [stem(word) for word in text_words if word not in STOPWORDS]
+    assert content_stems(text_words) == [stem(word) for word in text_words if word not in STOPWORDS]  # memoized
+
+
+def test_the_known_tokens_of_a_description_are_its_tokens_that_estimates_name(reference, seeds):
+    view = AgreementView()
+    batch = Batch(reference["description"], reference["actions"])
+    view.fit([batch], [np.ones(len(batch), dtype=bool)])
+    for stems in Batch(seeds["validation"]["description"], seeds["validation"]["actions"]).description_stems:
+        assert view._known_tokens(stems) == _tokens(stems) & view._known

@@ -212,18 +212,18 @@ class Batch:
         return [_tokens(stems) for stems in self.description_stems]
 
     @cached_property
-    def step_contexts(self) -> list[list[tuple[str, frozenset[str]]]]:
+    def step_contexts(self) -> list[list[tuple[str, frozenset[str] | None]]]:
         """Every action's event and context: the stems of the clause of the description that mentions its
-        compound, or the tokens of the whole description (stems and word pairs) when it names none (or none
-        that the text mentions)."""
+        compound, or ``None`` when it names none (or none that the text mentions): then its context is the
+        whole description, whose tokens (stems and word pairs) are :attr:`description_contexts`."""
         result = []
-        for description, steps, whole in zip(self.descriptions, self.steps, self.description_contexts, strict=True):
+        for description, steps in zip(self.descriptions, self.steps, strict=True):
             lowered = description.lower()
             spans: list[tuple[int, int]] | None = None
             by_span: dict[tuple[int, int], frozenset[str]] = {}
             row = []
             for event, anchors in steps:
-                context = whole
+                context = None
                 for anchor in anchors:
                     position = lowered.find(anchor)
                     if position >= 0:
@@ -282,18 +282,22 @@ def _empty_rows_to_reserved(rows: np.ndarray, buckets: np.ndarray, n_rows: int) 
     present = np.zeros(n_rows, dtype=bool)
     present[rows] = True
     missing = np.flatnonzero(~present)
-    return Bags(
-        rows=np.concatenate([rows, missing]).astype(np.int64),
-        buckets=np.concatenate([buckets, np.zeros(len(missing), dtype=np.int64)]).astype(np.int64),
-        n_rows=n_rows,
-    )
+    if len(missing):
+        rows = np.concatenate([rows, missing])
+        buckets = np.concatenate([buckets, np.zeros(len(missing), dtype=np.int64)])
+    return Bags(rows=rows.astype(np.int64, copy=False), buckets=buckets.astype(np.int64, copy=False), n_rows=n_rows)
 
 
 def _to_bucket(hashes: np.ndarray, size: int) -> np.ndarray:
     """Map 64-bit hashes onto buckets 1..size-1 (0 stays reserved)."""
     mixed = hashes * np.uint64(_MIX)
     # multiply-shift range reduction of the high 32 bits: as uniform as a modulo, without a 64-bit division
-    return (((mixed >> np.uint64(32)) * np.uint64(size - 1)) >> np.uint64(32)).astype(np.int64) + 1
+    mixed >>= np.uint64(32)
+    mixed *= np.uint64(size - 1)
+    mixed >>= np.uint64(32)
+    buckets = mixed.view(np.int64)  # below 2**32: the same numbers
+    buckets += 1
+    return buckets
 
 
 class TextBytes(NamedTuple):
@@ -781,6 +785,8 @@ class AgreementView(_ScalarView):
                 if not description.strip():
                     continue
                 for event, context in batch.step_contexts[row]:
+                    if context is None:
+                        context = batch.description_contexts[row]
                     units += 1
                     events[event] = events.get(event, 0) + 1
                     counts = pairs.setdefault(event, {})
@@ -803,6 +809,16 @@ class AgreementView(_ScalarView):
                 if self.words[word] >= 3 and count / self.words[word] >= self.strong:
                     strong_types.setdefault(word, set()).add(event.partition(":")[0])
         self._strong_types = {word: frozenset(types) for word, types in strong_types.items()}
+        # the tokens that some event's estimates name: only they can support an action. Word pairs are found
+        # by their first stem (a stem has no "_"), so the pairs of a description are looked up, not built.
+        for event in {*self.pairs, *self._cues}:
+            self._table(event)
+        self._known = frozenset().union(*(words for _, _, words in self._tables.values()))
+        self._pair_heads: dict[str, dict[str, str]] = {}
+        for token in self._known:
+            first, underscore, second = token.partition("_")
+            if underscore:
+                self._pair_heads.setdefault(first, {})[second] = token
 
     # --- scoring -------------------------------------------------------------------------------
 
@@ -824,6 +840,13 @@ class AgreementView(_ScalarView):
             table = self._tables[event] = (prior, estimates, frozenset(estimates))
         return table
 
+    def _known_tokens(self, stems: list[str]) -> frozenset[str]:
+        """The context tokens of a whole description (:func:`_tokens`) that some event's estimates name, which
+        are all that :meth:`support` reads of them, without building the word pairs that none names."""
+        heads = self._pair_heads
+        pairs = [heads[a][b] for a, b in itertools.pairwise(stems) if a in heads and b in heads[a]]
+        return self._known.intersection(stems).union(pairs)
+
     def support(self, event: str, context: frozenset[str]) -> float:
         """The largest ``P(event | word)`` over the context words (1 for actions that stand for no step)."""
         if event in _UNCHECKED:
@@ -836,7 +859,13 @@ class AgreementView(_ScalarView):
         values = np.full((len(batch), 2), np.nan)
         for row, (description, steps) in enumerate(zip(batch.descriptions, batch.steps, strict=True)):
             if description.strip() and steps:
-                supports = [self.support(event, context) for event, context in batch.step_contexts[row]]
+                whole = None
+                supports = []
+                for event, context in batch.step_contexts[row]:
+                    if context is None:
+                        whole = self._known_tokens(batch.description_stems[row]) if whole is None else whole
+                        context = whole
+                    supports.append(self.support(event, context))
                 values[row, 0] = sum(value < self.threshold for value in supports)
                 values[row, 1] = min(supports)
         return values
@@ -862,7 +891,7 @@ class CoverageView(AgreementView):
                 continue
             present = {event.partition(":")[0] for event, _ in steps}
             strong = self._strong_types
-            named = {strong[word] for word in set(batch.description_stems[row]) if word in strong}
+            named = set(map(strong.__getitem__, strong.keys() & batch.description_stems[row]))
             values[row, 0] = sum(not types & present for types in named)
             amounts = set(_AMOUNT.findall(description))
             values[row, 1] = len(amounts - batch.action_numbers[row])

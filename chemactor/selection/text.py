@@ -93,19 +93,22 @@ def canonical_words(text: str) -> list[str]:
     return content_stems(words(text))
 
 
-_STEMS: dict[str, str] = {}
+_STEMS: dict[str, str] = {}  # every word seen: its stem, or "" for a stop word (a stem is never empty)
 
 
 def content_stems(lowered_words: list[str]) -> list[str]:
-    """The stems of the words that are not :data:`STOPWORDS` (memoized: texts share a small vocabulary)."""
+    """The stems of the words (as :func:`words` finds them) that are not :data:`STOPWORDS` (memoized: texts share
+    a small vocabulary)."""
     stems = _STEMS
-    if len(stems) > 1 << 18:  # bound the memo on endless vocabularies (every row naming new compounds)
-        stems.clear()
-    return [
-        stems[word] if word in stems else stems.setdefault(word, stem(word))
-        for word in lowered_words
-        if word not in STOPWORDS
-    ]
+    found = list(map(stems.get, lowered_words))
+    if None in found:  # words not seen yet
+        if len(stems) > 1 << 18:  # bound the memo on endless vocabularies (every row naming new compounds)
+            stems.clear()
+        for word in lowered_words:
+            if word not in stems:
+                stems[word] = "" if word in STOPWORDS else stem(word)
+        found = list(map(stems.get, lowered_words))
+    return list(filter(None, found))
 
 
 def canonical_text(text: str) -> str:
