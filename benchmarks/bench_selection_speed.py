@@ -194,8 +194,26 @@ def _merged(lines: list[str]) -> list[str]:
     return header + [rows[k] for k in sorted(rows, key=lambda k: (k[0], k[1] != "DivergenceSelector", k[2]))]
 
 
+def ratios(lines: list[str]) -> str:
+    """DivergenceSelector's rows per CPU-second over DSIR's, with ``num_proc=1``, at every size that has both."""
+    rates: dict[tuple[int, str], float] = {}
+    for line in lines[2:]:
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if cells[2] == "1" and cells[6]:
+            rates[int(cells[0].replace(",", "")), cells[1].split()[0]] = float(cells[6].replace(",", ""))
+    sizes = sorted({size for size, _ in rates})
+    found = [
+        f"{rates[size, 'DivergenceSelector'] / rates[size, 'DSIR']:.1f}x at {size:,} rows"
+        for size in sizes
+        if (size, "DivergenceSelector") in rates and (size, "DSIR") in rates
+    ]
+    return "; ".join(found) or "no size with both methods"
+
+
 def report(machine: str, lines: list[str]) -> str:
     return f"""## Selection speed (`benchmarks/bench_selection_speed.py`)
+
+**DivergenceSelector over DSIR, rows per CPU-second with `num_proc=1`: {ratios(lines)}** (target >= 3x).
 
 {machine}; load average {os.getloadavg()[0]:.1f} at the last measurement. Any other load on the 2 cores
 lowers the rates (and the gain from `num_proc=2`), so under load they are lower bounds; CPU seconds (the

@@ -798,6 +798,15 @@ class AgreementView(_ScalarView):
     def state(self) -> dict:
         return {"units": self.units, "events": self.events, "words": self.words, "pairs": self.pairs}
 
+    def __getstate__(self) -> dict:
+        # its settings and what it learned: the lookup tables derive from them and would double what is
+        # pickled to datasets.map's workers and hashed into the map's fingerprint
+        return {"config": self.config(), "state": self.state()}
+
+    def __setstate__(self, saved: dict) -> None:
+        self.__init__(**saved["config"])
+        self.load_state(saved["state"])
+
     def load_state(self, state: dict) -> None:
         self.units, self.events = int(state["units"]), dict(state["events"])
         self._tables: dict[str, tuple[float, dict[str, float], frozenset[str]]] = {}
