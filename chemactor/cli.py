@@ -138,13 +138,24 @@ def metrics_push(
 
 @app.command("select")
 def select(
-    reference: Annotated[str, typer.Option(help="Real pairs: a seed source name, a generation folder or a file.")],
     pool: Annotated[str, typer.Option(help="Candidate pairs: a generation output folder or a .jsonl/.parquet file.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder for selected rows, scores and report.")],
+    reference: Annotated[
+        str | None, typer.Option(help="Real pairs to fit on: a seed source name, a generation folder or a file.")
+    ] = None,
+    selector: Annotated[
+        Path | None,
+        typer.Option(
+            help="A fitted selector to score with instead of fitting on --reference: the selector/ folder of an "
+            "earlier run (or DivergenceSelector.save_pretrained)."
+        ),
+    ] = None,
     fraction: Annotated[float | None, typer.Option(help="Keep this fraction of the pool.")] = None,
     k: Annotated[int | None, typer.Option("--k", help="Keep this many rows.")] = None,
     threshold: Annotated[float | None, typer.Option(help="Keep rows with divergence at most this.")] = None,
-    divergence: Annotated[str, typer.Option(help="Per-sample divergence: kl or js.")] = "kl",
+    divergence: Annotated[
+        str | None, typer.Option(help="Per-sample divergence when fitting: kl (default) or js.")
+    ] = None,
     num_proc: Annotated[int | None, typer.Option(help="Processes for scoring (datasets.map).")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Reference data folder, for seed source names.")] = None,
     skip_bad_rows: Annotated[
@@ -155,17 +166,30 @@ def select(
         typer.Option(help="Seed source whose validation/test rows no selected row may overlap (repeatable)."),
     ] = None,
 ) -> None:
-    """Keep the generated pairs closest to the real data; write them, their scores, a report and plots."""
+    """Keep the generated pairs closest to the real data; write them, their scores, a report and plots.
+
+    The selector is fitted on --reference, or loaded with --selector: a selector fitted and saved by an earlier
+    run scores every row as it did there (its settings come with it, and --held-out adds to the rows it keeps
+    out).
+    """
     import json
 
     from chemactor.builders import RowDrops
     from chemactor.data import ensure_writable
+    from chemactor.errors import ConfigError
     from chemactor.selection import DivergenceSelector
     from chemactor.selection.run import held_out_pairs, load_pairs, run_selection
 
+    if (reference is None) == (selector is None):
+        raise ConfigError("give one of --reference (real pairs to fit on) and --selector (a fitted selector)")
+    if selector is not None and divergence is not None:
+        raise ConfigError("--divergence goes with --reference: a fitted selector brings its own")
+    fitted = DivergenceSelector.from_pretrained(selector) if selector is not None else None
     ensure_writable(output)
     dropped = {"reference": RowDrops(), "pool": RowDrops()}
-    reference_rows = load_pairs(reference, data_dir, skip_bad_rows=skip_bad_rows, dropped=dropped["reference"])
+    reference_rows = None
+    if reference is not None:
+        reference_rows = load_pairs(reference, data_dir, skip_bad_rows=skip_bad_rows, dropped=dropped["reference"])
     pool_rows = load_pairs(pool, data_dir, skip_bad_rows=skip_bad_rows, dropped=dropped["pool"])
     for name, counts in dropped.items():
         if counts:
@@ -178,7 +202,7 @@ def select(
         k=k,
         threshold=threshold,
         num_proc=num_proc,
-        selector=DivergenceSelector(divergence=divergence),
+        selector=fitted or (DivergenceSelector() if divergence is None else DivergenceSelector(divergence=divergence)),
         held_out=held_out_pairs(held_out, data_dir) if held_out else None,
     )
     summary["dropped"] = {name: dict(counts) for name, counts in dropped.items() if counts}

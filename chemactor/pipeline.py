@@ -110,19 +110,36 @@ class PipelineGenerationConfig(GenerationConfig):
 
 @dataclass
 class SelectionConfig:
-    """The ``selection`` section (``chemactor select``'s options): the rule and the selector's settings."""
+    """The ``selection`` section (``chemactor select``'s options): the rule and the selector's settings
+    (``DivergenceSelector``'s defaults where unset), or ``selector``: a fitted selector's folder (the
+    ``selector/`` of an earlier selection, ``DivergenceSelector.save_pretrained``) to score with instead of
+    fitting on the seed train split. It brings its own settings, so none is set with it; the seeds'
+    validation and test rows are kept out besides those it was fitted with. The stage knows the folder by its
+    name: after replacing what a name holds, rerun with ``--force selection``."""
 
     fraction: float = 0.5
     k: int | None = field(default=None, metadata={"min": 0})
     threshold: float | None = None
-    divergence: Literal[DIVERGENCES] = "kl"  # type: ignore[valid-type]
-    smoothing: float = field(default=0.1, metadata={"min": 0})
+    divergence: Literal[DIVERGENCES] | None = None  # type: ignore[valid-type]
+    smoothing: float | None = field(default=None, metadata={"min": 0})
     weights: dict[str, float] | None = None
+    selector: str | None = None
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.weights or {}) - set(DEFAULT_WEIGHTS))
         if unknown:
             raise ConfigError(f"weights.{unknown[0]}: unknown view{closest(unknown[0], DEFAULT_WEIGHTS)}")
+        if self.selector is not None:
+            for name in SELECTOR_SETTINGS:
+                if getattr(self, name) is not None:
+                    raise ConfigError(f"{name}: must not be set with selector: a fitted selector brings its own")
+
+    def selector_settings(self) -> dict[str, Any]:
+        """The selector's settings the section sets (the others keep ``DivergenceSelector``'s defaults)."""
+        return {name: getattr(self, name) for name in SELECTOR_SETTINGS if getattr(self, name) is not None}
+
+
+SELECTOR_SETTINGS: tuple[str, ...] = ("divergence", "smoothing", "weights")
 
 
 @dataclass
@@ -363,17 +380,18 @@ def run_selection(config: PipelineConfig, inputs: Mapping[str, Path], output: Pa
     from chemactor.selection import DivergenceSelector
     from chemactor.selection.run import run_selection as select
 
-    stage = config.options("selection")
-    rule = {name: stage[name] for name in ("k", "threshold") if stage[name] is not None} or {
-        "fraction": stage["fraction"]
+    stage: SelectionConfig = config.parsed["selection"]
+    rule = {name: getattr(stage, name) for name in ("k", "threshold") if getattr(stage, name) is not None} or {
+        "fraction": stage.fraction
     }
-    selector = DivergenceSelector(
-        divergence=stage["divergence"], smoothing=stage["smoothing"], weights=stage["weights"]
-    )
     seeds = _load_seed_records(inputs["seeds"])
     # the seeds' validation and test rows are evaluation data: generated rows that copy them are dropped
     held_out = datasets.concatenate_datasets([seeds[name] for name in ("validation", "test") if name in seeds])
     generated = read_records(inputs["generation"])
+    if stage.selector is not None:
+        selector = DivergenceSelector.from_pretrained(stage.selector)
+        return select(None, generated, output, selector=selector, held_out=held_out, **rule)
+    selector = DivergenceSelector(**stage.selector_settings())
     return select(seeds["train"], generated, output, selector=selector, held_out=held_out, **rule)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from huggingface_hub import ModelCard
@@ -79,6 +80,11 @@ def test_recipe_mistakes_are_named_before_any_work(tmp_path: Path):
             "selection",
             {"weights": {"lenghts": 1.0}},
             r"selection\.weights\.lenghts: unknown view \(did you mean 'lengths'\?\)",
+        ),
+        (
+            "selection",
+            {"selector": "earlier/3-selection/selector", "divergence": "js"},
+            r"selection\.divergence: must not be set with selector: a fitted selector brings its own",
         ),
         (
             "training",
@@ -211,6 +217,17 @@ def test_published_reproduction_carries_the_prompt_templates_checked_against_the
     (mine / "d2a-v1.jinja").write_text("Actions, please: {{ description }}\n", encoding="utf-8")
     with pytest.raises(ExportError, match=r"prompt d2a-v1 \(.*my-prompts\) changed since it generated the data"):
         _reproduction_files(config, inputs)
+
+
+def test_a_selection_scores_with_the_fitted_selector_an_earlier_run_saved(tmp_path: Path):
+    first = _quickstart(tmp_path / "first")
+    run_pipeline(PipelineConfig.from_mapping(first), until="selection", log=lambda _: None)
+    saved = stage_dir(tmp_path / "first", "selection")
+    second = {**_quickstart(tmp_path / "second"), "selection": {"fraction": 0.5, "selector": str(saved / "selector")}}
+    results = run_pipeline(PipelineConfig.from_mapping(second), until="selection", log=lambda _: None)
+    assert results[-1].summary["reference"] is None  # loaded, not fitted
+    scores = [pd.read_parquet(folder / "scores.parquet") for folder in (saved, results[-1].directory)]
+    pd.testing.assert_frame_equal(*scores)  # the same pool (same seed), the same scores, flags and selection
 
 
 def test_cli_names_a_broken_recipe_on_one_line_and_exits_1(tmp_path: Path, capsys, monkeypatch):

@@ -184,6 +184,13 @@ def test_rows_that_overlap_held_out_splits_are_contaminated_and_dropped(referenc
     assert summary["contaminated"] == 3 and summary["selected"] == 1
     assert "3 overlapped held-out rows" in (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
 
+    # a fitted selector keeps more rows out when told: the validation split from its fit, the test split added
+    split = DivergenceSelector().fit(reference, held_out=seeds["validation"])
+    assert split.score(pool)["contaminated"] == [False, False, False, False]
+    later = split.add_held_out(seeds["test"]).score(pool)
+    assert later["contaminated"] == [True, True, True, False]
+    assert later["divergence"] == split.score(pool)["divergence"] == scored["divergence"]  # scores do not change
+
 
 def test_a_saved_selector_scores_identically_in_a_fresh_process(reference, seeds, shared_data, tmp_path):
     selector = DivergenceSelector().fit(reference, held_out=held_out_pairs(["paragraph2actions"], shared_data))

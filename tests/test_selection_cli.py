@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 import datasets
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -51,6 +54,47 @@ def test_select_writes_rows_scores_report_and_plots(shared_data, tmp_path):
     assert "| action_types |" in report and "KL kept" in report
     for plot in ("score_histograms.png", "action_types.png"):
         assert (out / plot).read_bytes().startswith(b"\x89PNG") and f"({plot})" in report
+
+
+def test_select_scores_with_a_selector_saved_by_an_earlier_run(shared_data, tmp_path):
+    seeds = load_seeds("paragraph2actions", shared_data)
+    real = [row for split in ("validation", "test") for row in seeds[split]]
+    pool = [
+        make_record(id=f"row-{index}-{kind}", source="generated", description=row["description"], actions=actions)
+        for index, row in enumerate(real)
+        for kind, actions in (("real", row["actions"]), ("bad", "MIXIFY; SHAKE."))
+    ]
+    write_records(pool, tmp_path / "pool.jsonl")
+    common = ["select", "--pool", str(tmp_path / "pool.jsonl"), "--k", "12", "--data-dir", str(shared_data)]
+    runner = CliRunner()
+    fit_options = ["--reference", "paragraph2actions", "--divergence", "js", "-o", str(tmp_path / "fitted")]
+    fitted = runner.invoke(app, [*common, *fit_options])
+    assert fitted.exit_code == 0, fitted.output
+    loaded = runner.invoke(
+        app, [*common, "--selector", str(tmp_path / "fitted" / "selector"), "-o", str(tmp_path / "loaded")]
+    )
+    assert loaded.exit_code == 0, loaded.output
+    assert json.loads(loaded.stdout.strip().splitlines()[-1])["reference"] is None  # the summary: loaded, not fitted
+    first, second = (pd.read_parquet(tmp_path / folder / "scores.parquet") for folder in ("fitted", "loaded"))
+    pd.testing.assert_frame_equal(first, second)  # every score, flag and selected row: js came with the selector
+    assert second["selected"].sum() == 12
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ([], "give one of --reference (real pairs to fit on) and --selector (a fitted selector)"),
+        (["--reference", "paragraph2actions", "--selector", "{tmp}"], "give one of --reference"),
+        (["--selector", "{tmp}", "--divergence", "js"], "--divergence goes with --reference"),
+        (["--selector", "{tmp}"], "no selector_config.json; not a saved selector"),
+    ],
+)
+def test_select_needs_one_selector_source(tmp_path, options, message):
+    options = [option.format(tmp=tmp_path) for option in options]
+    command = ["select", "--pool", str(tmp_path / "pool.jsonl"), "-o", str(tmp_path / "out"), "--k", "1"]
+    result = CliRunner().invoke(app, [*command, *options])
+    assert result.exit_code == 1 and message in str(result.exception)
+    assert not (tmp_path / "out").exists()
 
 
 def test_select_reports_bad_input(tmp_path):

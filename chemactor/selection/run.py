@@ -68,13 +68,16 @@ def run_selection(
     ``held_out``: rows no training set may overlap (the validation and test splits of the seed sources,
     see :func:`held_out_pairs`); pool rows that do are dropped and counted as ``contaminated``. A
     ``selector`` that is already fitted (``DivergenceSelector.from_pretrained``) is used as it is when
-    ``reference`` is ``None``.
+    ``reference`` is ``None``: it scores as it did where it was fitted, and keeps out ``held_out`` besides
+    the rows it was fitted with.
     """
     selector = selector or DivergenceSelector()
     if reference is not None:
         selector.fit(reference, held_out=held_out)
     elif not selector.fitted:
         raise SelectionInputError("give a reference to fit on, or a fitted selector")
+    elif held_out is not None:
+        selector.add_held_out(held_out)
     scored = selector.score(pool, num_proc=num_proc)
     mask = selector.selection_mask(scored, fraction=fraction, k=k, threshold=threshold)
     scored = scored.add_column("selected", mask)

@@ -324,22 +324,27 @@ class DivergenceSelector:
         for batch in batches:
             for description, names in zip(batch.descriptions, batch.compound_names, strict=True):
                 self.seed_copies.add(description, names)
-        self._fit_held_out(held_out)
-        return self
-
-    def _fit_held_out(self, held_out: datasets.Dataset | None) -> None:
         self.held_out_copies, self.held_out_actions = _CopyIndex(), set()
         self.held_out_ngrams = np.zeros(0, dtype=np.uint64)
-        if held_out is None or len(held_out) == 0:
-            return
+        if held_out is not None:
+            self.add_held_out(held_out)
+        return self
+
+    def add_held_out(self, held_out: datasets.Dataset) -> DivergenceSelector:
+        """Index more rows that must not reach training, besides those given to :meth:`fit`: a fitted selector
+        loaded elsewhere also keeps out the evaluation rows of the run that scores with it. Scores do not
+        change; only ``contaminated``. The rows are saved with the selector."""
+        if len(held_out) == 0:
+            return self
         _check_columns(held_out, "held_out")
-        ngrams = []
+        ngrams = [self.held_out_ngrams]
         for batch in self._batches(held_out, "Indexing held-out rows"):
             for description, names in zip(batch.descriptions, batch.compound_names, strict=True):
                 self.held_out_copies.add(description, names)
             ngrams.append(self._long_ngrams(batch)[1])
             self.held_out_actions.update(key for key in map(_specific_actions, batch.actions) if key)
         self.held_out_ngrams = np.unique(np.concatenate(ngrams))
+        return self
 
     @staticmethod
     def _long_ngrams(batch: Batch) -> tuple[np.ndarray, np.ndarray]:
