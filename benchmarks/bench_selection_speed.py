@@ -226,7 +226,8 @@ copy-on-write pages count once per process).
 
 Rows resampled from the noisy pool, read from Arrow (selector) or JSONL (DSIR). Selector time = fit on 136
 reference pairs + `score` (all views, `datasets.map`, seed-copy matching and deduplication); DSIR time = fitting its
-reference and pool n-gram models + computing importance weights. Each configuration runs in a fresh process.
+reference and pool n-gram models + computing importance weights. Each configuration runs in a fresh process, and
+its time includes importing its libraries and fitting, which weigh most at the smallest size.
 
 {chr(10).join(lines)}
 """

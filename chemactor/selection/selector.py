@@ -469,10 +469,10 @@ class DivergenceSelector:
         duplicate = np.zeros(len(divergence), dtype=bool)
         for key in ("_pair_key", "_text_key"):
             keys = table.column(key).to_numpy()
-            order = np.lexsort((np.arange(len(keys)), divergence, keys))
-            sorted_keys = keys[order]
+            order = np.lexsort((divergence, keys))  # stable: on a tie the earlier row comes first
+            keys = keys[order]
             later = np.zeros(len(keys), dtype=bool)
-            later[1:] = sorted_keys[1:] == sorted_keys[:-1]
+            np.equal(keys[1:], keys[:-1], out=later[1:])
             duplicate[order[later]] = True
         return duplicate
 
