@@ -360,10 +360,10 @@ def test_sigkill_at_random_points_then_resume_gives_exactly_the_expected_rows(tg
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.text(max_size=6), max_size=60), st.lists(st.text(max_size=6), max_size=20), st.integers(1, 8))
 def test_id_set_holds_what_was_added_across_merges(loaded, added, merge_at):
-    """Ids loaded as keys, then added one by one with merges into the sorted array every ``merge_at``
-    additions: membership and size are those of a Python set of the ids."""
+    """Ids loaded as keys, then added one by one, a sorted array made (and merged with the ones before) every
+    ``merge_at`` additions: membership and size are those of a Python set of the ids."""
     ids = IdSet(np.array([id_key(row_id) for row_id in loaded], dtype=np.int64))
-    ids.MERGE_AT = merge_at
+    ids.BUFFER = merge_at
     for row_id in added:
         ids.add(row_id)
     expected = set(loaded) | set(added)

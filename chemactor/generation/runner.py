@@ -183,9 +183,15 @@ def shard_of(input_id: str, shards: int) -> int:
 
 
 class IdSet:
-    """Ids held as 64-bit keys (:func:`id_key`) in a sorted array, plus those added since the last merge into
-    it: 8 bytes an id, so a million ids cost 8 MB where a Python set of their keys costs ~60 MB. It holds the
-    ids of the rows on disk (:meth:`load`) and the input ids a run has met (two inputs with one id are an error).
+    """Ids held as 64-bit keys (:func:`id_key`) in a few sorted arrays, plus those added since the last of them
+    was made: 8 bytes an id, so a million ids cost 8 MB where a Python set of their keys costs ~60 MB. It holds
+    the ids of the rows on disk (:meth:`load`) and the input ids a run has met (two inputs with one id are an
+    error).
+
+    Added keys gather in a small set; every ``BUFFER`` of them become a sorted array, and the newest array is
+    merged into the one before while that one is no larger (a binary counter): there are about
+    ``log2(n / BUFFER)`` arrays, each key is copied that many times, and no array is reallocated as it grows
+    key by key (which fragments the heap: a million adds into one growing array cost ~75 MB).
 
     Each shard file ``shards/part-N.jsonl`` has an index ``index/part-N.keys``: the 8-byte key of each of its
     rows, appended right after the row. A shard with more lines than its index has keys (a kill between the two
@@ -193,10 +199,10 @@ class IdSet:
     misses a row.
     """
 
-    MERGE_AT = 1 << 16  # recent keys merged into the array at this count: a sort per 65,536 additions
+    BUFFER = 1 << 12
 
     def __init__(self, keys: np.ndarray | None = None) -> None:
-        self.keys = np.unique(keys) if keys is not None else np.empty(0, dtype=np.int64)
+        self._arrays: list[np.ndarray] = [np.unique(keys)] if keys is not None and len(keys) else []
         self._recent: set[int] = set()
 
     @classmethod
@@ -214,7 +220,7 @@ class IdSet:
         return cls(np.concatenate(parts) if parts else None)
 
     def __len__(self) -> int:
-        return len(self.keys) + len(self._recent)
+        return sum(map(len, self._arrays)) + len(self._recent)
 
     def __contains__(self, row_id: object) -> bool:
         return self._has(id_key(str(row_id)))
@@ -224,14 +230,23 @@ class IdSet:
         if self._has(key):
             return
         self._recent.add(key)
-        if len(self._recent) >= self.MERGE_AT:
-            recent = np.fromiter(self._recent, dtype=np.int64, count=len(self._recent))
-            self.keys = np.union1d(self.keys, recent)
+        if len(self._recent) >= self.BUFFER:
+            keys = np.fromiter(self._recent, dtype=np.int64, count=len(self._recent))
+            keys.sort()
             self._recent.clear()
+            while self._arrays and len(self._arrays[-1]) <= len(keys):
+                keys = np.concatenate([self._arrays.pop(), keys])
+                keys.sort(kind="stable")  # two sorted runs: merged in one pass
+            self._arrays.append(keys)
 
     def _has(self, key: int) -> bool:
-        position = int(np.searchsorted(self.keys, key))
-        return key in self._recent or (position < len(self.keys) and int(self.keys[position]) == key)
+        if key in self._recent:
+            return True
+        for keys in self._arrays:
+            position = int(np.searchsorted(keys, key))
+            if position < len(keys) and int(keys[position]) == key:
+                return True
+        return False
 
 
 def _count_lines(path: Path) -> int:
