@@ -1,7 +1,9 @@
-"""Sizing torch's threads from the cores that are actually free: affinity, cgroup quotas, current load."""
+"""Sizing torch's threads from the cores that are actually free (affinity, cgroup quotas, current load), and
+pausing the cyclic garbage collector over batch work."""
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -76,3 +78,18 @@ def test_importing_the_module_does_not_import_torch() -> None:
     root = Path(__file__).resolve().parents[1]
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root)
     assert out.stdout.strip() == "False"
+
+
+def test_cyclic_gc_is_paused_for_the_block_and_restored_as_it_was():
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), cpu.cyclic_gc_paused():
+        assert not gc.isenabled()
+        raise RuntimeError("the block failed")
+    assert gc.isenabled()  # resumed even after an error
+    gc.disable()
+    try:
+        with cpu.cyclic_gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # a collector that was off stays off
+    finally:
+        gc.enable()

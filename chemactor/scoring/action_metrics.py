@@ -37,6 +37,7 @@ from chemactor.actions import (
     ActionStringConverter,
     InvalidAction,
 )
+from chemactor.cpu import cyclic_gc_paused
 from chemactor.scoring.ngrams import (
     PairStatistics,
     Sequences,
@@ -299,25 +300,26 @@ def action_metrics(
     :func:`action_type_metrics`.
     """
     check_pairs(predictions, references)
-    count = len(predictions)
-    similarities = _similarities(predictions, references)
-    parsed = ParsedStrings.parse(chain(predictions, references), _style_converter(style))
-    predicted_at, expected_at = parsed.positions(predictions), parsed.positions(references)
-    modified_bleu, original_bleu = _corpus_bleus(parsed.tokens, predicted_at, expected_at)
-    valid = parsed.valid[predicted_at]
-    if style == "placeholder":
-        valid &= np.fromiter(map(_placeholder_valid, predictions, references), bool, count)
-    scores = {"full_sentence_accuracy": int(np.count_nonzero(predicted_at == expected_at)) / count}
-    for threshold in thresholds:
-        scores[f"partial_accuracy_{threshold:g}"] = int(np.count_nonzero(similarities >= threshold)) / count
-    scores.update(
-        levenshtein_similarity=math.fsum(similarities) / count,
-        modified_bleu=modified_bleu,
-        original_bleu=original_bleu,
-        validity=int(np.count_nonzero(valid)) / count,
-    )
-    scores.update(_action_type_scores(parsed, predicted_at, expected_at))
-    return scores
+    with cyclic_gc_paused():  # a batch's parses and tokens are no cycles (see chemactor.cpu)
+        count = len(predictions)
+        similarities = _similarities(predictions, references)
+        parsed = ParsedStrings.parse(chain(predictions, references), _style_converter(style))
+        predicted_at, expected_at = parsed.positions(predictions), parsed.positions(references)
+        modified_bleu, original_bleu = _corpus_bleus(parsed.tokens, predicted_at, expected_at)
+        valid = parsed.valid[predicted_at]
+        if style == "placeholder":
+            valid &= np.fromiter(map(_placeholder_valid, predictions, references), bool, count)
+        scores = {"full_sentence_accuracy": int(np.count_nonzero(predicted_at == expected_at)) / count}
+        for threshold in thresholds:
+            scores[f"partial_accuracy_{threshold:g}"] = int(np.count_nonzero(similarities >= threshold)) / count
+        scores.update(
+            levenshtein_similarity=math.fsum(similarities) / count,
+            modified_bleu=modified_bleu,
+            original_bleu=original_bleu,
+            validity=int(np.count_nonzero(valid)) / count,
+        )
+        scores.update(_action_type_scores(parsed, predicted_at, expected_at))
+        return scores
 
 
 # --- the ChemActor paper's definitions ------------------------------------------------------------------

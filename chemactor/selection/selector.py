@@ -41,8 +41,6 @@ hashes, two flags and a float per row (plus sort indices) for deduplication and 
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import hashlib
 import json
 import re
@@ -55,6 +53,7 @@ import numpy as np
 from rapidfuzz import fuzz, process
 from tqdm.auto import tqdm
 
+from chemactor.cpu import cyclic_gc_paused
 from chemactor.errors import InputError
 from chemactor.selection.divergence import DIVERGENCES, bag_counts, sample_divergences, set_divergences, smoothed
 from chemactor.selection.features import VIEW_CLASSES, Bags, Batch, View, default_views, word_ngram_hashes
@@ -122,23 +121,6 @@ def _letters_and_digits(text: str) -> bytes:
     if lowered.isascii():
         return lowered.encode("ascii").translate(None, _ASCII_NOT_ALNUM)
     return _DEDUP_ACTIONS.sub("", lowered).encode("utf-8")
-
-
-@contextlib.contextmanager
-def _cyclic_gc_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while a batch is scored, if it runs.
-
-    Reading a batch builds some hundred lists, tuples and sets per row, which all live until the batch is
-    scored and none of which is in a reference cycle: the collector would traverse them again and again for
-    nothing (a tenth of the scoring time). Reference counting frees them as usual; the collector resumes after.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _crosscheck_failures(meta: Any) -> int:
@@ -394,7 +376,7 @@ class DivergenceSelector:
         return result
 
     def _map_batch(self, batch: dict[str, list], indices: list[int]) -> dict[str, list]:
-        with _cyclic_gc_paused():
+        with cyclic_gc_paused():
             return self._scores_and_flags(batch, indices)
 
     def _scores_and_flags(self, batch: dict[str, list], indices: list[int]) -> dict[str, list]:
